@@ -1,0 +1,1 @@
+"""Privacy: the PII vault (encryption, blind indexes, audited decryption)."""

@@ -1,0 +1,1 @@
+"""Runtime: settings, the warehouse connection, the embedded PostgreSQL server, the Dagster home."""

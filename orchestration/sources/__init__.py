@@ -1,0 +1,1 @@
+"""Sources: the raw landing contract, the loader, the demo generator and connectors."""
