@@ -7,7 +7,15 @@ import dagster as dg
 from orchestration.resources import WarehouseResource
 from orchestration.sources import defs as sources_defs
 
+# The whole pipeline: sources -> dbt warehouse -> churn -> segments. `cdp demo` and the nightly
+# schedule run it; exports follow through their sensor.
+cdp_pipeline = dg.define_asset_job(
+    "cdp_pipeline",
+    selection=dg.AssetSelection.all(),
+    description="Land sources, build the warehouse, score churn and refresh segments.",
+)
+
 defs = dg.Definitions.merge(
     sources_defs.defs,
-    dg.Definitions(resources={"warehouse": WarehouseResource()}),
+    dg.Definitions(resources={"warehouse": WarehouseResource()}, jobs=[cdp_pipeline]),
 )

@@ -297,7 +297,9 @@ def _reject(conn, table: RawTable, batch_id: str, rows: pd.DataFrame, reasons: p
 def _insert_new(conn: psycopg.Connection, target: str, rows: pd.DataFrame) -> None:
     """Insert rows whose key is not there yet (COPY into a temp table, then one insert)."""
     tmp = "tmp_" + target.replace(".", "_")
-    conn.execute(f"create temp table if not exists {tmp} (like {target}) on commit drop")
+    conn.execute(
+        f"create temp table if not exists {tmp} (like {target} including defaults) on commit drop"
+    )
     conn.execute(f"truncate {tmp}")
     copy_csv(conn, tmp, rows.columns, frame_chunks(rows))
     cols = ", ".join(rows.columns)

@@ -1,0 +1,76 @@
+"""Running the whole pipeline (the ``cdp_pipeline`` job) through Dagster, on the persistent
+instance in DAGSTER_HOME, so every run shows in the UI's run history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from orchestration.errors import CdpError
+
+
+@dataclass
+class PipelineResult:
+    success: bool
+    run_id: str
+    url: str
+    row_counts: list[tuple[str, int]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+SUMMARY_TABLES = (
+    "raw_shopify.customers",
+    "raw_shopify.orders",
+    "raw_shopify.order_lines",
+    "raw_shopify.refunds",
+    "raw_subscriptions.customers",
+    "raw_subscriptions.subscriptions",
+    "raw_subscriptions.events",
+    "raw_klaviyo.profiles",
+    "raw_klaviyo.events",
+    "raw_ga4.events",
+    "raw_helpdesk.requesters",
+    "raw_helpdesk.tickets",
+    "demo_truth.persons",
+    "marts.customers",
+    "ml.churn_scores",
+)
+
+
+def run_pipeline(*, seed: int, scale: float, as_of: str, next_day: bool) -> PipelineResult:
+    import dagster as dg
+
+    from orchestration.definitions import defs
+    from orchestration.runtime import db
+    from orchestration.runtime.dagster_home import ensure_dagster_home
+
+    ensure_dagster_home()
+    url = db.warehouse_url()
+    job = defs.resolve_job_def("cdp_pipeline")
+    run_config = {
+        "ops": {
+            "demo_sources": {
+                "config": {"seed": seed, "scale": scale, "as_of": as_of, "next_day": next_day}
+            }
+        }
+    }
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            run_config=run_config, instance=instance, raise_on_error=False
+        )
+    out = PipelineResult(result.success, result.run_id, url)
+    if not result.success:
+        for event in result.all_events:
+            if event.is_step_failure:
+                err = event.step_failure_data.error
+                out.notes.append(
+                    f"[red]step {event.step_key} failed:[/red] "
+                    f"{err.message.strip() if err else 'unknown error'}"
+                )
+    with db.connect(url) as conn:
+        for name in SUMMARY_TABLES:
+            if db.table_exists(conn, name):
+                count = conn.execute(f"select count(*) from {name}").fetchone()[0]
+                out.row_counts.append((name, count))
+    if not out.row_counts:
+        raise CdpError(f"the pipeline loaded nothing into {db.describe(url)}")
+    return out
