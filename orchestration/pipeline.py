@@ -47,11 +47,12 @@ def run_pipeline(*, seed: int, scale: float, as_of: str, next_day: bool) -> Pipe
     url = db.warehouse_url()
     job = defs.resolve_job_def("cdp_pipeline")
     run_config = {
+        "loggers": {"console": {"config": {"log_level": "INFO"}}},
         "ops": {
             "demo_sources": {
                 "config": {"seed": seed, "scale": scale, "as_of": as_of, "next_day": next_day}
             }
-        }
+        },
     }
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(

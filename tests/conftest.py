@@ -104,22 +104,18 @@ def demo_warehouse(server_url):
     tests that only read it. Yields (url, summary)."""
     from orchestration.privacy.blocklist import load_blocklist
     from orchestration.privacy.vault import load_keys
-    from orchestration.runtime import db
-    from orchestration.runtime.schema import ensure_warehouse
     from orchestration.runtime.settings import load_settings
     from orchestration.sources.demo_landing import land_demo
 
     url = _create_db(server_url, "cdp_test_demo")
     cfg = load_settings()
-    with db.connect(url) as conn:
-        ensure_warehouse(conn)
-        summary = land_demo(
-            conn,
-            seed=TEST_SEED,
-            scale=0.1,
-            as_of=__import__("datetime").date.fromisoformat(TEST_AS_OF),
-            keys=load_keys(cfg.pii_key, cfg.keys_dir),
-            blocklist=load_blocklist(),
-        )
+    summary = land_demo(
+        url,
+        seed=TEST_SEED,
+        scale=0.1,
+        as_of=__import__("datetime").date.fromisoformat(TEST_AS_OF),
+        keys=load_keys(cfg.pii_key, cfg.keys_dir),
+        blocklist=load_blocklist(),
+    )
     yield url, summary
     _drop_db(server_url, url)

@@ -1,7 +1,6 @@
 """Dagster wiring for the sources domain: the demo generator lands every raw table."""
 # no `from __future__ import annotations`: Dagster resolves config/resource annotations at runtime
 
-
 import dagster as dg
 
 from orchestration.resources import WarehouseResource
@@ -47,17 +46,16 @@ def demo_sources(
     from datetime import date
 
     as_of = date.fromisoformat(config.as_of) if config.as_of else (cfg.demo_as_of or today_utc())
-    with warehouse.connect() as conn:
-        summary = land_demo(
-            conn,
-            seed=seed,
-            scale=scale,
-            as_of=as_of,
-            keys=warehouse.vault_keys(),
-            blocklist=warehouse.blocklist(),
-            next_day=config.next_day,
-            log=context.log.info,
-        )
+    summary = land_demo(
+        warehouse.url(),
+        seed=seed,
+        scale=scale,
+        as_of=as_of,
+        keys=warehouse.vault_keys(),
+        blocklist=warehouse.blocklist(),
+        next_day=config.next_day,
+        log=context.log.info,
+    )
     by_table = {r.table: r for r in summary.results}
     for t in TABLES:
         r = by_table.get(t.qualified)

@@ -13,8 +13,9 @@ import psycopg
 
 from orchestration.privacy.blocklist import Blocklist
 from orchestration.privacy.vault import VaultKeys
-from orchestration.runtime.db import copy_csv, frame_chunks
-from orchestration.sources.landing import LoadResult, load_frame
+from orchestration.runtime.db import connect, copy_csv, frame_chunks
+from orchestration.runtime.schema import ensure_warehouse
+from orchestration.sources.landing import LoadResult, load_frames
 from orchestration.sources.schemas import BY_NAME, TABLES
 
 RAW_SCHEMAS = tuple(dict.fromkeys(t.schema for t in TABLES))
@@ -59,7 +60,7 @@ def reset_raw(conn: psycopg.Connection) -> None:
 
 
 def land_demo(
-    conn: psycopg.Connection,
+    url: str,
     *,
     seed: int,
     scale: float,
@@ -74,8 +75,15 @@ def land_demo(
     A full run over data generated with other parameters (seed, scale, as-of) first resets the
     raw tables: demo ids are deterministic per seed, so two data sets must not mix. A full run
     with the same parameters adds nothing (every batch is recognised and skipped)."""
+    with connect(url) as conn:
+        return _land_demo(conn, url, seed, scale, as_of, keys, blocklist, next_day, log)
+
+
+def _land_demo(conn, url, seed, scale, as_of, keys, blocklist, next_day, log):
     from orchestration.sources.demo import DemoConfig, generate_demo
 
+    ensure_warehouse(conn)
+    conn.commit()
     state = demo_state(conn)
     if next_day:
         if state is None:
@@ -107,11 +115,18 @@ def land_demo(
         f"in {summary.generate_seconds:.1f}s"
     )
     t1 = time.perf_counter()
-    for name, frame in data.tables.items():
-        result = load_frame(conn, BY_NAME[name], frame, keys=keys, blocklist=blocklist)
-        summary.results.append(result)
+
+    def report(result: LoadResult) -> None:
         verb = "unchanged" if result.skipped else f"loaded {result.loaded:,}"
-        log(f"{name}: {verb} ({result.rejected} rejected) in {result.seconds:.1f}s")
+        log(f"{result.table}: {verb} ({result.rejected} rejected) in {result.seconds:.1f}s")
+
+    summary.results = load_frames(
+        url,
+        [(BY_NAME[name], frame) for name, frame in data.tables.items()],
+        keys=keys,
+        blocklist=blocklist,
+        on_result=report,
+    )
     _land_truth(conn, data.truth, replace=not next_day)
     summary.persons = conn.execute("select count(*) from demo_truth.persons").fetchone()[0]
     conn.execute(

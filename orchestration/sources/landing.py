@@ -24,7 +24,7 @@ import pyarrow as pa
 from orchestration.errors import CdpError
 from orchestration.privacy.blocklist import Blocklist
 from orchestration.privacy.vault import VaultKeys, encrypt_many, index_series, normalize
-from orchestration.runtime.db import copy_csv, frame_chunks, frame_to_csv
+from orchestration.runtime.db import connect, copy_csv, frame_chunks, frame_to_csv
 from orchestration.sources.schemas import RawTable
 
 
@@ -74,16 +74,49 @@ def load_frame(
     started = time.perf_counter()
     check_columns(table, frame)
     frame = frame[table.input_columns].reset_index(drop=True)
-    landed, vault_rows, blocked = _protect_pii(table, frame, keys, blocklist)
-    landed, reasons = _validate(table, landed)
+    protected, vault_rows, blocked = _protect_pii(table, frame, keys, blocklist)
+    # JSON text is checked by PostgreSQL during COPY (json columns); only when that fails is
+    # every value parsed in Python to find and reject the bad rows.
+    landed, reasons, payload, sha = _prepare(table, protected, producer, strict_json=False)
+    try:
+        return _land(
+            conn,
+            table,
+            frame,
+            landed,
+            reasons,
+            payload,
+            sha,
+            vault_rows,
+            blocked,
+            producer,
+            started,
+        )
+    except psycopg.errors.InvalidTextRepresentation:
+        if not any(t in ("json", "jsonb") for _, t in table.columns):
+            raise
+    landed, reasons, payload, sha = _prepare(table, protected, producer, strict_json=True)
+    return _land(
+        conn, table, frame, landed, reasons, payload, sha, vault_rows, blocked, producer, started
+    )
+
+
+def _prepare(table: RawTable, protected: pd.DataFrame, producer: str, *, strict_json: bool):
+    landed, reasons = _validate(table, protected, strict_json=strict_json)
     bad = reasons.notna().to_numpy()
     arrow = pa.Table.from_pandas(landed, preserve_index=False)
     good = arrow.filter(pa.array(~bad)) if bad.any() else arrow
     payload = frame_to_csv(good)
-    digest = hashlib.sha256(f"{table.qualified}|{producer}|".encode() + payload)
-    if bad.any():
-        digest.update(reasons[bad].astype(str).str.cat(sep="\n").encode())
-    sha = digest.hexdigest()
+    digest = hashlib.sha256(f"{table.qualified}|{producer}|".encode())
+    digest.update(hashlib.sha256(frame_to_csv(arrow)).digest() if bad.any() else payload)
+    return landed, reasons, payload, digest.hexdigest()
+
+
+def _land(
+    conn, table, frame, landed, reasons, payload, sha, vault_rows, blocked, producer, started
+) -> LoadResult:
+    bad = reasons.notna().to_numpy()
+    n_good = len(landed) - int(bad.sum())
     batch_id = f"{table.source}.{table.entity}.{sha[:20]}"
     started_at = datetime.now(UTC)
     with conn.transaction():
@@ -114,7 +147,7 @@ def load_frame(
                 producer,
                 sha,
                 len(frame),
-                good.num_rows,
+                n_good,
                 int(bad.sum()),
                 started_at,
             ),
@@ -123,11 +156,61 @@ def load_frame(
         table.qualified,
         batch_id,
         len(frame),
-        good.num_rows,
+        n_good,
         int(bad.sum()),
         False,
         time.perf_counter() - started,
     )
+
+
+def load_frames(
+    url: str,
+    frames: list[tuple[RawTable, pd.DataFrame]],
+    *,
+    keys: VaultKeys,
+    blocklist: Blocklist,
+    producer: str = "demo",
+    workers: int = 2,
+    rows_per_batch: int = 150_000,
+    on_result=lambda result: None,
+) -> list[LoadResult]:
+    """Land several tables concurrently; one result per table (its batches summed).
+
+    A large frame is cut into batches of ``rows_per_batch`` rows (deterministically, so a re-run
+    recognises each one), each with its own connection and transaction: PostgreSQL parses a COPY
+    on one core per backend, so two at once keep both cores busy. A failure leaves whole batches
+    landed or not, and a re-run lands only the missing ones. Largest first."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    work = [
+        (table, frame.iloc[start : start + rows_per_batch])
+        for table, frame in frames
+        for start in range(0, max(len(frame), 1), rows_per_batch)
+    ]
+    work.sort(key=lambda item: -len(item[1]))
+
+    def land_one(item):
+        table, frame = item
+        with connect(url) as conn:
+            return load_frame(conn, table, frame, keys=keys, blocklist=blocklist, producer=producer)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        results = list(pool.map(land_one, work))
+    combined = []
+    for table, _ in frames:
+        parts = [r for r in results if r.table == table.qualified]
+        result = LoadResult(
+            table.qualified,
+            ",".join(r.batch_id for r in parts),
+            sum(r.received for r in parts),
+            sum(r.loaded for r in parts),
+            sum(r.rejected for r in parts),
+            all(r.skipped for r in parts),
+            sum(r.seconds for r in parts),
+        )
+        on_result(result)
+        combined.append(result)
+    return combined
 
 
 def _split(payload: bytes, size: int = 8 << 20) -> Iterator[bytes]:
@@ -180,7 +263,9 @@ _BOOL = {
 }
 
 
-def _validate(table: RawTable, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+def _validate(
+    table: RawTable, frame: pd.DataFrame, strict_json: bool = True
+) -> tuple[pd.DataFrame, pd.Series]:
     """Typed columns and, per row, why it is rejected (None when it is fine).
 
     Columns that already have the right dtype (what the generator and connectors hand over) skip
@@ -221,7 +306,7 @@ def _validate(table: RawTable, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Se
             bad = _present(raw) & mapped.isna()
             out[col] = mapped.where(~bad).astype("boolean")
             flag(col, bad, "is not a boolean")
-        elif pgtype in ("json", "jsonb"):
+        elif pgtype in ("json", "jsonb") and (strict_json or raw.dtype != object):
             values = [
                 orjson.dumps(v).decode() if isinstance(v, dict | list) else v for v in raw.tolist()
             ]

@@ -1,0 +1,83 @@
+"""Generate + land the demo (issue: foundation). Figures: wall time for generate + land at a
+scale, landing throughput (rows/s through validation, PII vault and COPY), peak memory.
+
+    python benchmarks/bench_landing.py --scale 1 --runs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import median_of, peak_rss_mib, run_isolated, scratch_database, write_result  # noqa: E402
+
+AS_OF = date(2026, 11, 25)
+
+
+def once(scale: float) -> dict:
+    from orchestration.privacy.blocklist import load_blocklist
+    from orchestration.privacy.vault import VaultKeys
+    from orchestration.sources.demo_landing import land_demo
+
+    keys = VaultKeys.from_master(b"b" * 32)
+    with scratch_database() as url:
+        started = time.perf_counter()
+        summary = land_demo(
+            url, seed=42, scale=scale, as_of=AS_OF, keys=keys, blocklist=load_blocklist()
+        )
+        total = time.perf_counter() - started
+        copy_seconds = summary.load_seconds
+    return {
+        "scale": scale,
+        "total_s": round(total, 2),
+        "generate_s": round(summary.generate_seconds, 2),
+        "land_s": round(copy_seconds, 2),
+        "rows": summary.rows_loaded,
+        "land_rows_per_s": round(summary.rows_loaded / copy_seconds),
+        "peak_rss_mib": round(peak_rss_mib()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--once", action="store_true")
+    args = parser.parse_args()
+    if args.once:
+        print(json.dumps(once(args.scale)))
+        return
+    runs = run_isolated(Path(__file__), ["--scale", str(args.scale)], args.runs)
+    m = median_of(runs)
+    limit = 60 * max(1.0, args.scale)  # scale 1 <= 60 s; scale 10 <= 10x that
+    s = f"scale {args.scale:g}"
+    figures = [
+        {
+            "figure": f"generate + land, {s}",
+            "value": m["total_s"],
+            "unit": "s",
+            "target": f"<= {limit:.0f} s",
+            "ok": m["total_s"] <= limit,
+        },
+        {"figure": f"generate only, {s}", "value": m["generate_s"], "unit": "s"},
+        {
+            "figure": f"landing throughput (validate + vault + COPY), {s}",
+            "value": f"{m['land_rows_per_s']:,.0f}",
+            "unit": "rows/s",
+            "target": ">= 300,000",
+            "ok": m["land_rows_per_s"] >= 300_000,
+        },
+        {"figure": f"rows landed, {s}", "value": f"{m['rows']:,.0f}", "unit": "rows"},
+        {"figure": f"peak memory, {s}", "value": m["peak_rss_mib"], "unit": "MiB"},
+    ]
+    path = write_result(f"landing-scale{args.scale:g}", figures, runs)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
