@@ -1,0 +1,11 @@
+{#- post_hook helper: `{{ index_on(['customer_id']) }}` indexes the model's table. -#}
+{% macro index_on(columns, unique=false) -%}
+    create {{ 'unique' if unique else '' }} index if not exists
+        {{ this.identifier }}__{{ columns | join('_') }}__idx
+        on {{ this }} ({{ columns | join(', ') }})
+{%- endmacro %}
+
+{#- run ANALYZE so the planner knows the fresh table's size before downstream models join it -#}
+{% macro analyze_this() -%}
+    analyze {{ this }}
+{%- endmacro %}

@@ -1,0 +1,44 @@
+{{
+    config(
+        post_hook=[
+            "{{ index_on(['customer_id'], unique=true) }}",
+            "{{ index_on(['lifecycle_stage']) }}",
+            "{{ analyze_this() }}",
+        ],
+    )
+}}
+{#- The table segments and people query: customers + churn scores (null until scored) + flags. -#}
+
+with
+
+customers as (
+    select * from {{ ref('customers') }}
+),
+
+churn_scores as (
+    select * from {{ ref('stg_ml__churn_scores') }}
+),
+
+final as (
+    select
+        customers.*,
+        churn_scores.churn_probability,
+        churn_scores.churn_risk_score,
+        churn_scores.risk_band as churn_risk_band,
+        churn_scores.top_drivers as churn_top_drivers,
+        churn_scores.early_warnings as churn_early_warnings,
+        churn_scores.recommended_action,
+        churn_scores.churn_value_at_stake,
+        churn_scores.churn_model_version,
+        churn_scores.churn_scored_at,
+        customers.lifetime_value >= 1000 and customers.subscription_status = 'active'
+            as is_vip,
+        customers.lifecycle_stage = 'at_risk' and customers.is_subscriber
+            as is_at_risk_subscriber,
+        customers.subscription_status = 'cancelled' and customers.lifecycle_stage = 'churned'
+            and customers.lifetime_value >= 500 as is_churned_high_value
+    from customers
+    left join churn_scores on churn_scores.customer_id = customers.customer_id
+)
+
+select * from final

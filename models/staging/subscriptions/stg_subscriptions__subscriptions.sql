@@ -1,0 +1,48 @@
+with
+
+source as (
+    select * from {{ source('raw_subscriptions', 'subscriptions') }}
+),
+
+latest as (
+    select
+        *,
+        row_number() over (
+            partition by id order by updated_at desc, _loaded_at desc
+        ) as version_rank
+    from source
+),
+
+final as (
+    select
+        id as subscription_id,
+        customer_id as subscription_customer_id,
+        external_product_id as product_id,
+        sku,
+        product_title,
+        quantity,
+        price::numeric(12,2) as unit_price,
+        (price * coalesce(quantity, 1))::numeric(12,2) as charge_amount,
+        order_interval_unit,
+        order_interval_frequency,
+        -- the cadence in days, so intervals compare across units
+        round(
+            order_interval_frequency * case order_interval_unit
+                when 'day' then 1
+                when 'week' then 7
+                when 'month' then 30.4375
+            end
+        )::integer as interval_days,
+        lower(status) as subscription_status,
+        cancellation_reason,
+        cancellation_reason_comments,
+        next_charge_scheduled_at,
+        created_at,
+        updated_at,
+        paused_at,
+        cancelled_at
+    from latest
+    where version_rank = 1
+)
+
+select * from final

@@ -1,0 +1,82 @@
+"""The dbt project at the repository root: paths, the manifest, and the environment dbt needs.
+
+Plain Python (no Dagster): the Dagster wiring, the benchmark and the tests share it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from orchestration.errors import CdpError
+from orchestration.runtime.db import dbt_env
+from orchestration.runtime.settings import PROJECT_ROOT
+
+DBT_PROJECT_DIR = PROJECT_ROOT
+MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
+_SOURCES = ("dbt_project.yml", "profiles.yml", "models", "macros", "seeds", "tests/dbt")
+
+
+def dbt_executable() -> str:
+    """The dbt installed next to this Python (the project's virtualenv)."""
+    exe = Path(sys.executable).parent / "dbt"
+    return str(exe) if exe.exists() else "dbt"
+
+
+def _newest_source_mtime() -> float:
+    newest = 0.0
+    for name in _SOURCES:
+        path = DBT_PROJECT_DIR / name
+        if path.is_file():
+            newest = max(newest, path.stat().st_mtime)
+        elif path.is_dir():
+            for f in path.rglob("*"):
+                if f.suffix in (".sql", ".yml", ".yaml", ".csv"):
+                    newest = max(newest, f.stat().st_mtime)
+    return newest
+
+
+def ensure_manifest() -> Path:
+    """``target/manifest.json``, parsed again when missing or older than any project file.
+
+    Parsing needs no database (profiles.yml reads the connection from env vars with defaults)."""
+    if MANIFEST_PATH.exists() and MANIFEST_PATH.stat().st_mtime >= _newest_source_mtime():
+        return MANIFEST_PATH
+    proc = subprocess.run(
+        [dbt_executable(), "parse", "--project-dir", str(DBT_PROJECT_DIR),
+         "--profiles-dir", str(DBT_PROJECT_DIR), "--quiet"],
+        cwd=DBT_PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+    if proc.returncode != 0 or not MANIFEST_PATH.exists():
+        raise CdpError(
+            f"`dbt parse` of {DBT_PROJECT_DIR} failed:\n{(proc.stdout + proc.stderr)[-2000:]}"
+        )
+    return MANIFEST_PATH
+
+
+def apply_dbt_env(url: str) -> dict[str, str]:
+    """Point dbt (profiles.yml) at the warehouse ``url`` for this process and its children."""
+    env = dbt_env(url)
+    os.environ.update(env)
+    return env
+
+
+def run_dbt(args: list[str], url: str, *, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a dbt command against ``url`` (outside Dagster: benchmarks, tests, the CLI)."""
+    env = {**os.environ, **dbt_env(url)}
+    proc = subprocess.run(
+        [dbt_executable(), *args, "--project-dir", str(DBT_PROJECT_DIR),
+         "--profiles-dir", str(DBT_PROJECT_DIR)],
+        cwd=DBT_PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+    if check and proc.returncode != 0:
+        raise CdpError(f"dbt {' '.join(args)} failed:\n{proc.stdout[-4000:]}{proc.stderr[-2000:]}")
+    return proc
