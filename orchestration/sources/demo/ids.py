@@ -1,0 +1,64 @@
+"""Deterministic identifiers: Shopify-like bigint sequences, ULID-like strings, GA4 pseudo ids."""
+
+from __future__ import annotations
+
+import numpy as np
+
+_CROCKFORD = np.frombuffer(b"0123456789ABCDEFGHJKMNPQRSTVWXYZ", dtype=np.uint8)
+_ALNUM = np.frombuffer(b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789", dtype=np.uint8)
+
+
+def _chars_to_str(codes: np.ndarray) -> np.ndarray:
+    """(n, k) uint8 ASCII -> object array of str."""
+    codes = np.ascontiguousarray(codes, dtype=np.uint8)
+    k = codes.shape[1]
+    return codes.view(f"S{k}").ravel().astype(f"U{k}").astype(object)
+
+
+def ulid_parts(secs: np.ndarray, rng: np.random.Generator):
+    """(milliseconds, 40 random bits, 40 random bits) of ULID-like ids (see ``encode_ulid``)."""
+    secs = np.asarray(secs, dtype=np.int64)
+    n = len(secs)
+    ms = secs * 1000 + rng.integers(0, 1000, size=n)
+    return ms, rng.integers(0, 1 << 40, size=n), rng.integers(0, 1 << 40, size=n)
+
+
+def encode_ulid(ms: np.ndarray, r1: np.ndarray, r2: np.ndarray) -> np.ndarray:
+    """26-char uppercase ULID-like ids: 48-bit millisecond time + 80 random bits (Crockford)."""
+    ms, r1, r2 = (np.asarray(x, dtype=np.int64) for x in (ms, r1, r2))
+    codes = np.empty((len(ms), 26), dtype=np.uint8)
+    for i in range(10):
+        codes[:, i] = _CROCKFORD[(ms >> (5 * (9 - i))) & 31]
+    for i in range(8):
+        codes[:, 10 + i] = _CROCKFORD[(r1 >> (5 * (7 - i))) & 31]
+        codes[:, 18 + i] = _CROCKFORD[(r2 >> (5 * (7 - i))) & 31]
+    return _chars_to_str(codes)
+
+
+def ulids(secs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return encode_ulid(*ulid_parts(secs, rng))
+
+
+def short_ids(n: int, rng: np.random.Generator, k: int = 6) -> np.ndarray:
+    """Klaviyo-style short alphanumeric ids (metrics, flows)."""
+    return _chars_to_str(_ALNUM[rng.integers(0, len(_ALNUM), size=(n, k))])
+
+
+def sequential_ids(
+    secs: np.ndarray, base: int, rng: np.random.Generator, max_gap: int = 1
+) -> np.ndarray:
+    """Bigint ids increasing with creation time (ties broken by position), random gaps."""
+    secs = np.asarray(secs, dtype=np.int64)
+    order = np.lexsort((np.arange(len(secs)), secs))
+    gaps = rng.integers(1, max_gap + 1, size=len(secs)) if max_gap > 1 else np.ones(len(secs))
+    ids = np.empty(len(secs), dtype=np.int64)
+    ids[order] = base + np.cumsum(gaps).astype(np.int64)
+    return ids
+
+
+def rank_by_time(secs: np.ndarray) -> np.ndarray:
+    """0-based rank of each element by time (ties by position)."""
+    order = np.lexsort((np.arange(len(secs)), np.asarray(secs)))
+    rank = np.empty(len(secs), dtype=np.int64)
+    rank[order] = np.arange(len(secs))
+    return rank
