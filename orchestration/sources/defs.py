@@ -1,10 +1,13 @@
-"""Dagster wiring for the sources domain: the demo generator lands every raw table."""
+"""Dagster wiring for the sources domain: the demo generator lands every raw table, or, per
+source, a live connector (``CDP_SOURCES=live`` or ``CDP_SOURCE_SHOPIFY=live|demo|off``; see
+``connectors_defs``)."""
 # no `from __future__ import annotations`: Dagster resolves config/resource annotations at runtime
 
 import dagster as dg
 
 from orchestration.resources import WarehouseResource
 from orchestration.runtime.settings import settings, today_utc
+from orchestration.sources.connectors_defs import all_demo, materialize_mixed
 from orchestration.sources.demo_landing import land_demo
 from orchestration.sources.schemas import TABLES
 
@@ -13,6 +16,9 @@ def raw_asset_key(qualified: str) -> dg.AssetKey:
     """raw_shopify.customers -> AssetKey(["raw_shopify", "customers"]) — the key dagster-dbt gives
     the matching dbt source, so lineage from raw tables into dbt models is real."""
     return dg.AssetKey(qualified.split("."))
+
+
+BLOCKED_VALUES = dg.AssetKey(["pii", "blocked_values"])
 
 
 class DemoSourcesConfig(dg.Config):
@@ -34,6 +40,15 @@ class DemoSourcesConfig(dg.Config):
             metadata={"dagster/table_name": t.qualified},
         )
         for t in TABLES
+    ]
+    + [
+        dg.AssetSpec(
+            BLOCKED_VALUES,
+            description="Blind indexes of junk identifier values (identity blocklist) seen at "
+            "ingestion; identity resolution links nothing through them.",
+            kinds={"postgres"},
+            metadata={"dagster/table_name": "pii.blocked_values"},
+        )
     ],
     description="Synthetic DTC skincare brand: generates and lands every raw source table.",
 )
@@ -46,6 +61,17 @@ def demo_sources(
     from datetime import date
 
     as_of = date.fromisoformat(config.as_of) if config.as_of else (cfg.demo_as_of or today_utc())
+    if not all_demo():  # CDP_SOURCES / CDP_SOURCE_<NAME> switched some source to live or off
+        yield from materialize_mixed(
+            context,
+            url=warehouse.url(),
+            keys=warehouse.vault_keys(),
+            blocklist=warehouse.blocklist(),
+            seed=seed,
+            scale=scale,
+            as_of=as_of,
+        )
+        return
     summary = land_demo(
         warehouse.url(),
         seed=seed,
@@ -75,6 +101,17 @@ def demo_sources(
                 "loaded_through": str(summary.loaded_through),
             },
         )
+
+    with warehouse.connect() as conn:
+        blocked = dict(
+            conn.execute(
+                "select pii_type, count(*) from pii.blocked_values group by 1 order by 1"
+            ).fetchall()
+        )
+    yield dg.MaterializeResult(
+        asset_key=BLOCKED_VALUES,
+        metadata={f"blocked_{k}_values": v for k, v in blocked.items()} or {"blocked": 0},
+    )
 
 
 defs = dg.Definitions(assets=[demo_sources])
