@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestration.errors import CdpError
+from orchestration.segments.cli import segment_app
 
 app = typer.Typer(
     help="CDP Lite: unified customer profiles, churn scores and segments.",
@@ -25,6 +26,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The warehouse PostgreSQL server.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(segment_app, name="segment")
 console = Console(stderr=True)
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration.resources import WarehouseResource
+from orchestration.segments import defs as segments_defs
 from orchestration.sources import defs as sources_defs
+from orchestration.warehouse import defs as warehouse_defs
 
 # The whole pipeline: sources -> dbt warehouse -> churn -> segments. `cdp demo` and the nightly
 # schedule run it; exports follow through their sensor.
@@ -17,5 +19,7 @@ cdp_pipeline = dg.define_asset_job(
 
 defs = dg.Definitions.merge(
     sources_defs.defs,
+    warehouse_defs.defs,
+    segments_defs.defs,
     dg.Definitions(resources={"warehouse": WarehouseResource()}, jobs=[cdp_pipeline]),
 )
