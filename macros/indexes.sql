@@ -9,3 +9,11 @@
 {% macro analyze_this() -%}
     analyze {{ this }}
 {%- endmacro %}
+
+{#- post_hook for full-recompute incremental models: remove rows whose key left the source. -#}
+{% macro delete_missing_from_this(source_relation, key) -%}
+    delete from {{ this }} as t
+    where not exists (
+        select 1 from {{ source_relation }} as s where s.{{ key }} = t.{{ key }}
+    )
+{%- endmacro %}

@@ -1,13 +1,24 @@
 {{
     config(
+        materialized='incremental',
+        unique_key='customer_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='sync_all_columns',
         post_hook=[
             "{{ index_on(['customer_id'], unique=true) }}",
             "{{ index_on(['lifecycle_stage']) }}",
+            "{{ delete_missing_from_this(ref('customers'), 'customer_id') }}",
             "{{ analyze_this() }}",
         ],
     )
 }}
-{#- The table segments and people query: customers + churn scores (null until scored) + flags. -#}
+{#- The table segments and people query: customers + churn scores (null until scored) + flags.
+
+    Incremental on purpose, although every run recomputes every row: the segment materialized
+    views select from this table, and a `table` materialization replaces it with
+    `drop ... cascade`, which would drop every segment view on each build. Rows are replaced in
+    place (delete+insert by customer_id) and customers that no longer exist (merged clusters)
+    are deleted by the post-hook, so the views survive and refresh concurrently. -#}
 
 with
 

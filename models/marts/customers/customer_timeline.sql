@@ -1,7 +1,10 @@
 {{
     config(
         pre_hook="set work_mem = '256MB'",
-        post_hook=["{{ index_on(['customer_id', 'occurred_at']) }}"],
+        post_hook=[
+            "{{ index_on(['customer_id', 'occurred_at']) }}",
+            "{{ index_on(['event_type', 'occurred_at']) }}",
+        ],
     )
 }}
 {#- Every event of every customer from every source, one row each, with a readable summary.
