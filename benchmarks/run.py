@@ -26,6 +26,7 @@ BENCHMARKS = [
     ("churn", "bench_churn.py", ["--scale", "1"], ["--scale", "10"]),
     ("segments", "bench_segments.py", ["--scale", "1"], ["--scale", "10"]),
     ("connectors", "bench_connectors.py", [], None),
+    ("activation", "bench_activation.py", [], None),
 ]
 
 
