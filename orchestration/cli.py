@@ -175,6 +175,7 @@ def _print_summary(result, elapsed: float) -> None:
     for line in result.notes:
         out.print(line)
     out.print(f'Warehouse: {result.url}    (psql "$(cdp db url)")')
+    out.print(f"Exports: {cfg.exports_dir}/<segment>/LATEST")
     out.print(f"Dagster home: {cfg.dagster_home}    UI: make ui, then http://localhost:3000")
 
 

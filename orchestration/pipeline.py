@@ -33,6 +33,11 @@ SUMMARY_TABLES = (
     "demo_truth.persons",
     "marts.customers",
     "ml.churn_scores",
+    "segments.vip_customers",
+    "segments.at_risk_subscribers",
+    "segments.prime_for_subscription",
+    "segments.churned_high_value",
+    "segments.high_value_at_risk",
 )
 
 
@@ -58,15 +63,19 @@ def run_pipeline(*, seed: int, scale: float, as_of: str, next_day: bool) -> Pipe
         result = job.execute_in_process(
             run_config=run_config, instance=instance, raise_on_error=False
         )
-    out = PipelineResult(result.success, result.run_id, url)
-    if not result.success:
-        for event in result.all_events:
-            if event.is_step_failure:
-                err = event.step_failure_data.error
-                out.notes.append(
-                    f"[red]step {event.step_key} failed:[/red] "
-                    f"{err.message.strip() if err else 'unknown error'}"
-                )
+        out = PipelineResult(result.success, result.run_id, url)
+        out.notes += _failures(result)
+        if result.success:
+            # No daemon runs under `cdp demo`: evaluate the export sensor once and run what it
+            # requests here, with its run keys, so a daemon started later does not repeat them.
+            from orchestration.activation.defs import export_pending
+
+            exports = export_pending(instance, defs)
+            failed = [r for r in exports if not r.success]
+            out.notes.append(f"exports: {len(exports) - len(failed)} segment export run(s)")
+            for r in failed:
+                out.success = False
+                out.notes += _failures(r)
     with db.connect(url) as conn:
         for name in SUMMARY_TABLES:
             if db.table_exists(conn, name):
@@ -75,3 +84,13 @@ def run_pipeline(*, seed: int, scale: float, as_of: str, next_day: bool) -> Pipe
     if not out.row_counts:
         raise CdpError(f"the pipeline loaded nothing into {db.describe(url)}")
     return out
+
+
+def _failures(result) -> list[str]:
+    notes = []
+    for event in result.all_events:
+        if event.is_step_failure:
+            err = event.step_failure_data.error
+            message = err.message.strip() if err else "unknown error"
+            notes.append(f"[red]step {event.step_key} failed:[/red] {message}")
+    return notes

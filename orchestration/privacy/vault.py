@@ -107,15 +107,27 @@ def blind_index(keys: VaultKeys, pii_type: str, normalized: str) -> str:
     return hmac.new(keys.index, msg, hashlib.sha256).hexdigest()
 
 
-def index_series(keys: VaultKeys, values: pd.Series, pii_type: str) -> tuple[pd.Series, dict]:
-    """Blind indexes of a column, plus {hash: normalized value} for each distinct value.
+# Names and addresses keep their written form in the vault ("Sarah", "12 Main St"): exports show
+# what the customer typed. Emails and phones are stored normalized (lower-case, +<digits>).
+DISPLAY_FORM_TYPES = ("name", "address")
 
-    HMAC runs once per distinct value, not per row."""
+
+def index_series(keys: VaultKeys, values: pd.Series, pii_type: str) -> tuple[pd.Series, dict]:
+    """Blind indexes of a column, plus {hash: plaintext to vault} for each distinct value.
+
+    HMAC runs once per distinct normalized value, not per row. The plaintext is the normalized
+    value, or for names and addresses the first written form seen (trimmed)."""
     norm = normalize(values, pii_type)
     uniques = norm.dropna().unique()
     hashes_ = {v: blind_index(keys, pii_type, v) for v in uniques}
     hashed = norm.map(hashes_)
-    return hashed.astype(object).where(hashed.notna(), None), {h: v for v, h in hashes_.items()}
+    if pii_type in DISPLAY_FORM_TYPES:
+        shown = values.astype("string").str.strip().str.replace(r"\s+", " ", regex=True)
+        first = pd.DataFrame({"norm": norm, "shown": shown}).dropna().drop_duplicates("norm")
+        plain = {hashes_[n]: v for n, v in zip(first["norm"], first["shown"], strict=True)}
+    else:
+        plain = {h: v for v, h in hashes_.items()}
+    return hashed.astype(object).where(hashed.notna(), None), plain
 
 
 def encrypt(keys: VaultKeys, pii_type: str, value_hash: str, plaintext: str) -> bytes:

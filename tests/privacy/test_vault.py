@@ -82,3 +82,11 @@ def test_blocklist_errors_name_the_file(tmp_path):
     bad.write_text("email:\n  exakt: [a]\n")
     with pytest.raises(CdpError, match="bl.yml.*exakt"):
         load_blocklist(bad)
+
+
+def test_names_keep_their_written_form_emails_their_normal_form():
+    names, plain = vault.index_series(KEYS, pd.Series([" Sarah ", "sarah", "Mary  Ann"]), "name")
+    assert names[0] == names[1]
+    assert sorted(plain.values()) == ["Mary Ann", "Sarah"]
+    _, emails = vault.index_series(KEYS, pd.Series([" Jane@Shop.COM "]), "email")
+    assert list(emails.values()) == ["jane@shop.com"]
