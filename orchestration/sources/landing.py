@@ -191,8 +191,17 @@ def load_frames(
 
     def land_one(item):
         table, frame = item
-        with connect(url) as conn:
-            return load_frame(conn, table, frame, keys=keys, blocklist=blocklist, producer=producer)
+        for attempt in range(3):
+            try:
+                with connect(url) as conn:
+                    return load_frame(
+                        conn, table, frame, keys=keys, blocklist=blocklist, producer=producer
+                    )
+            except psycopg.errors.DeadlockDetected:
+                # the batch rolled back whole; another batch shared vault keys with it
+                if attempt == 2:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         results = list(pool.map(land_one, work))
@@ -388,7 +397,12 @@ def _insert_new(conn: psycopg.Connection, target: str, rows: pd.DataFrame) -> No
     conn.execute(f"truncate {tmp}")
     copy_csv(conn, tmp, rows.columns, frame_chunks(rows))
     cols = ", ".join(rows.columns)
-    conn.execute(f"insert into {target} ({cols}) select {cols} from {tmp} on conflict do nothing")
+    # key order: concurrent batches inserting overlapping keys lock them in the same order
+    key = "pii_type, value_hash"
+    conn.execute(
+        f"insert into {target} ({cols}) select {cols} from {tmp} order by {key} "
+        "on conflict do nothing"
+    )
 
 
 __all__ = ["LoadResult", "check_columns", "load_frame", "normalize", "payload_sha256"]
