@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration.activation import defs as activation_defs
+from orchestration.churn import defs as churn_defs
 from orchestration.resources import WarehouseResource
 from orchestration.segments import defs as segments_defs
 from orchestration.sources import defs as sources_defs
@@ -21,6 +22,7 @@ cdp_pipeline = dg.define_asset_job(
 defs = dg.Definitions.merge(
     sources_defs.defs,
     warehouse_defs.defs,
+    churn_defs.defs,
     segments_defs.defs,
     activation_defs.defs,
     dg.Definitions(resources={"warehouse": WarehouseResource()}, jobs=[cdp_pipeline]),

@@ -1,0 +1,208 @@
+"""Dagster wiring for churn: the model and scoring assets, their quality gates, and the alert
+sensor. Logic lives in the plain modules; this file only wires and reports."""
+# no `from __future__ import annotations`: Dagster resolves config/resource annotations at runtime
+
+import dagster as dg
+
+from orchestration.churn import alerts, store
+from orchestration.churn import run as churn_run
+from orchestration.churn.actions import BANDS
+from orchestration.churn.config import churn_config
+from orchestration.churn.evaluate import best_baseline, calibration_markdown, metrics_markdown
+from orchestration.resources import WarehouseResource
+from orchestration.runtime.settings import settings
+
+CHURN_FEATURES = dg.AssetKey(["marts", "churn_features"])  # the dbt model (warehouse translator)
+CHURN_MODEL = dg.AssetKey(["churn_model"])
+# the key models/staging/ml/_ml__sources.yml gives the dbt source ml.churn_scores (meta.dagster),
+# so staging.stg_ml__churn_scores and marts.customer_profiles are downstream of this asset
+CHURN_SCORES = dg.AssetKey(["churn_scores"])
+
+
+@dg.asset(
+    key=CHURN_MODEL,
+    deps=[CHURN_FEATURES],
+    group_name="ml",
+    kinds={"scikit-learn", "postgres"},
+    description=(
+        "Churn model: calibrated gradient boosting trained on feature snapshots at past cutoffs, "
+        "evaluated with both baselines on a later held-out cutoff; artifact saved under "
+        "$CDP_HOME/models/churn/<version>/, run recorded in ml.model_runs."
+    ),
+)
+def churn_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    cfg = churn_config()
+    summary = churn_run.train_model(warehouse.url(), cfg, settings().home, run_id=context.run_id)
+    t = summary.trained
+    context.log.info(f"churn model {summary.version}: {summary.gate_reason}")
+    return dg.MaterializeResult(
+        metadata={
+            "model_version": summary.version,
+            "metrics": dg.MetadataValue.md(metrics_markdown(t.metrics, t.holdout_base_rate)),
+            "calibration": dg.MetadataValue.md(calibration_markdown(t.calibration)),
+            "metrics_json": dg.MetadataValue.json(t.metrics),
+            "roc_auc": t.metrics["model"]["roc_auc"],
+            "best_baseline_roc_auc": best_baseline(t.metrics)[1],
+            "brier": t.metrics["model"]["brier"],
+            "cutoffs": dg.MetadataValue.json(t.cutoffs.as_dict()),
+            "rows": dg.MetadataValue.json(t.rows),
+            "data_hash": t.data_hash,
+            "artifact": dg.MetadataValue.path(str(summary.artifact)),
+            "gate_passed": summary.gate_passed,
+            "seconds": dg.MetadataValue.json(
+                {k: round(v, 2) for k, v in {**summary.seconds, **t.seconds}.items()}
+            ),
+        }
+    )
+
+
+@dg.asset_check(
+    asset=CHURN_MODEL,
+    name="holdout_quality_gate",
+    blocking=True,
+    description=(
+        "Holdout ROC-AUC at least CDP_CHURN_MIN_ROC_AUC and above the best baseline (plus "
+        "CDP_CHURN_MIN_AUC_GAIN). Failing blocks scoring and everything downstream."
+    ),
+)
+def holdout_quality_gate(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    cfg = churn_config()
+    with warehouse.connect() as conn:
+        run = store.latest_model_run(conn, passed_only=False)
+    if run is None:
+        return dg.AssetCheckResult(passed=False, description="no model run recorded")
+    passed, reason = churn_run.quality_gate(run["metrics"], cfg)
+    return dg.AssetCheckResult(
+        passed=passed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=reason,
+        metadata={
+            "model_version": run["model_version"],
+            "roc_auc": run["metrics"]["model"]["roc_auc"],
+            "floor": cfg.min_roc_auc,
+            "best_baseline": best_baseline(run["metrics"])[0],
+            "best_baseline_roc_auc": best_baseline(run["metrics"])[1],
+        },
+    )
+
+
+@dg.asset(
+    key=CHURN_SCORES,
+    deps=[CHURN_MODEL, CHURN_FEATURES],
+    group_name="ml",
+    kinds={"postgres"},
+    metadata={"dagster/table_name": "ml.churn_scores"},
+    description=(
+        "ml.churn_scores: every eligible customer's calibrated churn probability, 0-100 score, "
+        "risk band, top-3 drivers, early warnings, recommended action and value at stake."
+    ),
+)
+def churn_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    cfg = churn_config()
+    summary = churn_run.score(warehouse.url(), cfg, run_id=context.run_id)
+    s = summary.scores
+    bands = s["risk_band"].value_counts().reindex(list(BANDS), fill_value=0)
+    actions = s["recommended_action"].value_counts()
+    preview = s.sort_values("value_at_stake", ascending=False).head(10)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(s),
+            "model_version": summary.version,
+            "risk_bands": dg.MetadataValue.json({k: int(v) for k, v in bands.items()}),
+            "actions": dg.MetadataValue.json({k: int(v) for k, v in actions.items()}),
+            "value_at_stake_total": round(float(s["value_at_stake"].sum()), 2),
+            "seconds": round(summary.seconds, 2),
+            "preview": dg.MetadataValue.md(
+                preview[
+                    ["customer_id", "churn_risk_score", "risk_band", "top_drivers",
+                     "recommended_action", "value_at_stake"]
+                ].to_markdown(index=False)
+            ),
+        }
+    )  # fmt: skip
+
+
+@dg.asset_check(
+    asset=CHURN_SCORES,
+    name="score_drift",
+    blocking=False,
+    description="PSI of the churn-probability distribution vs the previous scoring run.",
+)
+def score_drift(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    cfg = churn_config()
+    with warehouse.connect() as conn:
+        previous, latest = store.last_two_histograms(conn)
+    if previous is None or latest is None:
+        return dg.AssetCheckResult(passed=True, description="first scoring run: nothing to compare")
+    value = store.psi(previous, latest)
+    return dg.AssetCheckResult(
+        passed=value <= cfg.max_psi,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"PSI {value:.4f} (limit {cfg.max_psi})",
+        metadata={"psi": round(value, 4), "limit": cfg.max_psi},
+    )
+
+
+@dg.asset_check(
+    asset=CHURN_SCORES,
+    name="every_eligible_customer_scored",
+    blocking=True,
+    description="ml.churn_scores covers exactly the buyers/subscribers of marts.churn_features.",
+)
+def every_eligible_customer_scored(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    with warehouse.connect() as conn:
+        missing, extra = conn.execute(
+            """select
+                 (select count(*) from marts.churn_features f
+                   where (f.is_buyer or f.is_subscriber)
+                     and not exists (select 1 from ml.churn_scores s
+                                     where s.customer_id = f.customer_id)),
+                 (select count(*) from ml.churn_scores s
+                   where not exists (select 1 from marts.churn_features f
+                                     where f.customer_id = s.customer_id
+                                       and (f.is_buyer or f.is_subscriber)))"""
+        ).fetchone()
+    return dg.AssetCheckResult(
+        passed=missing == 0 and extra == 0,
+        metadata={"eligible_unscored": missing, "scored_not_eligible": extra},
+    )
+
+
+@dg.op(description="Alert on valuable customers who newly entered the high churn-risk bands.")
+def raise_churn_alerts(context: dg.OpExecutionContext, warehouse: WarehouseResource):
+    cfg = churn_config()
+    with warehouse.connect() as conn:
+        result = alerts.raise_alerts(
+            conn,
+            min_value=cfg.alert_min_value,
+            webhook_url=cfg.alert_webhook_url,
+            log=context.log.info,
+        )
+    context.add_output_metadata(
+        {"alert_id": result.alert_id or "", "customers": len(result.customers),
+         "delivery": result.delivery}
+    )  # fmt: skip
+
+
+@dg.job(description="Churn alerts after each scoring run.")
+def churn_alert_job():
+    raise_churn_alerts()
+
+
+@dg.asset_sensor(
+    asset_key=CHURN_SCORES,
+    job=churn_alert_job,
+    name="churn_alert_sensor",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="After churn_scores is materialized, alert on customers newly in the high bands.",
+)
+def churn_alert_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
+    yield dg.RunRequest(run_key=f"churn_scores:{asset_event.storage_id}")
+
+
+defs = dg.Definitions(
+    assets=[churn_model, churn_scores],
+    asset_checks=[holdout_quality_gate, score_drift, every_eligible_customer_scored],
+    jobs=[churn_alert_job],
+    sensors=[churn_alert_sensor],
+)

@@ -1,0 +1,230 @@
+"""Where churn results live: the versioned model artifact (``$CDP_HOME/models/churn/<version>/``)
+and the ``ml`` tables (model_runs, churn_scores, scoring_runs, churn_alerts, churn_alert_state)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import psycopg
+import sklearn
+
+from orchestration.churn.train import SCORE_COLUMNS, TrainedChurnModel
+from orchestration.errors import CdpError
+from orchestration.runtime import db
+
+DDL = """
+create schema if not exists ml;
+create table if not exists ml.model_runs (
+    run_id          text primary key,
+    trained_at      timestamptz not null,
+    model_version   text not null,
+    cutoffs         jsonb not null,
+    metrics         jsonb not null,
+    horizon_days    integer not null,
+    data_hash       text not null,
+    features        jsonb not null,
+    rows            jsonb not null,
+    artifact_path   text not null,
+    gate_passed     boolean not null
+);
+create table if not exists ml.churn_scores (
+    customer_id         text primary key,
+    scored_at           timestamptz,
+    churn_probability   double precision,
+    churn_risk_score    integer,
+    risk_band           text,
+    top_drivers         jsonb,
+    early_warnings      jsonb,
+    recommended_action  text,
+    value_at_stake      numeric(12,2),
+    model_version       text
+);
+create table if not exists ml.scoring_runs (
+    run_id          text primary key,
+    scored_at       timestamptz not null,
+    model_version   text not null,
+    customers       integer not null,
+    histogram       jsonb not null,
+    bands           jsonb not null
+);
+create table if not exists ml.churn_alerts (
+    alert_id            text not null,
+    raised_at           timestamptz not null,
+    customer_id         text not null,
+    churn_risk_score    integer,
+    risk_band           text,
+    value_at_stake      numeric(12,2),
+    reasons             jsonb,
+    recommended_action  text,
+    model_version       text,
+    delivery            text not null,
+    primary key (alert_id, customer_id)
+);
+create table if not exists ml.churn_alert_state (
+    customer_id     text primary key,
+    entered_at      timestamptz not null,
+    alerted         boolean not null
+);
+"""
+HIST_BINS = np.linspace(0.0, 1.0, 11)
+
+
+def ensure_tables(conn: psycopg.Connection) -> None:
+    conn.execute(DDL)
+
+
+# ---- artifact ---------------------------------------------------------------------------------
+
+
+def model_version(trained: TrainedChurnModel, seed: int) -> str:
+    """Same data, same recipe, same seed => same version (content addressed)."""
+    recipe = json.dumps(
+        {"data": trained.data_hash, "features": trained.features, "seed": seed,
+         "sklearn": sklearn.__version__, "cutoffs": trained.cutoffs.as_dict(),
+         "params": trained.model.estimator.get_params(deep=True),
+         "calibration_folds": len(trained.model.calibrated_classifiers_)},
+        sort_keys=True,
+        default=str,
+    )  # fmt: skip
+    digest = hashlib.sha256(recipe.encode()).hexdigest()[:10]
+    return f"churn-{trained.cutoffs.scoring:%Y%m%d}-{digest}"
+
+
+def models_dir(home: Path) -> Path:
+    return home / "models" / "churn"
+
+
+def save_artifact(home: Path, version: str, trained: TrainedChurnModel, extra: dict) -> Path:
+    """model.joblib + metadata.json, written to a temp dir and renamed into place."""
+    target = models_dir(home) / version
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=target.parent))
+    joblib.dump({"model": trained.model, "reference": trained.reference}, tmp / "model.joblib")
+    metadata = {
+        "model_version": version,
+        "features": list(trained.features),
+        "cutoffs": trained.cutoffs.as_dict(),
+        "data_hash": trained.data_hash,
+        "metrics": trained.metrics,
+        "calibration": {k: v.to_dict("records") for k, v in trained.calibration.items()},
+        "holdout_base_rate": trained.holdout_base_rate,
+        "rows": trained.rows,
+        "sklearn_version": sklearn.__version__,
+        "saved_at": datetime.now(UTC).isoformat(),
+        **extra,
+    }
+    (tmp / "metadata.json").write_text(json.dumps(metadata, indent=2, default=str) + "\n")
+    if target.exists():  # same version = same content: replace atomically enough
+        old = target.with_name(f".{version}-old-{os.getpid()}")
+        target.rename(old)
+        tmp.rename(target)
+        for f in old.iterdir():
+            f.unlink()
+        old.rmdir()
+    else:
+        tmp.rename(target)
+    return target
+
+
+def load_artifact(path: Path) -> tuple[object, dict, dict]:
+    """(model, reference values, metadata) of a saved version."""
+    if not (path / "model.joblib").exists():
+        raise CdpError(f"no churn model at {path}: materialize the churn_model asset first")
+    bundle = joblib.load(path / "model.joblib")
+    metadata = json.loads((path / "metadata.json").read_text())
+    return bundle["model"], bundle["reference"], metadata
+
+
+# ---- ml.model_runs ----------------------------------------------------------------------------
+
+
+def record_model_run(
+    conn, *, run_id: str, version: str, trained: TrainedChurnModel, horizon_days: int,
+    artifact: Path, gate_passed: bool,
+) -> None:  # fmt: skip
+    ensure_tables(conn)
+    conn.execute(
+        """
+        insert into ml.model_runs (run_id, trained_at, model_version, cutoffs, metrics,
+            horizon_days, data_hash, features, rows, artifact_path, gate_passed)
+        values (%s, now(), %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        on conflict (run_id) do update set trained_at = excluded.trained_at,
+            model_version = excluded.model_version, metrics = excluded.metrics,
+            artifact_path = excluded.artifact_path, gate_passed = excluded.gate_passed
+        """,
+        (
+            run_id, version, json.dumps(trained.cutoffs.as_dict()), json.dumps(trained.metrics),
+            horizon_days, trained.data_hash, json.dumps(list(trained.features)),
+            json.dumps(trained.rows), str(artifact), gate_passed,
+        ),
+    )  # fmt: skip
+
+
+def latest_model_run(conn, *, passed_only: bool = True) -> dict | None:
+    ensure_tables(conn)
+    cur = conn.execute(
+        "select run_id, model_version, artifact_path, metrics, gate_passed from ml.model_runs "
+        + ("where gate_passed " if passed_only else "")
+        + "order by trained_at desc limit 1"
+    )
+    row = cur.fetchone()
+    return None if row is None else dict(zip([d.name for d in cur.description], row, strict=True))
+
+
+# ---- ml.churn_scores and the score distribution ------------------------------------------------
+
+
+def write_scores(conn: psycopg.Connection, scores: pd.DataFrame) -> None:
+    """Replace ml.churn_scores with ``scores`` in one transaction (COPY)."""
+    ensure_tables(conn)
+    conn.execute("truncate ml.churn_scores")
+    db.copy_csv(
+        conn, "ml.churn_scores", SCORE_COLUMNS, db.frame_chunks(scores[list(SCORE_COLUMNS)])
+    )
+
+
+def histogram(probability: np.ndarray) -> list[float]:
+    counts, _ = np.histogram(np.clip(probability, 0, 1), bins=HIST_BINS)
+    return (counts / max(1, counts.sum())).round(6).tolist()
+
+
+def psi(expected: list[float], actual: list[float], eps: float = 1e-4) -> float:
+    """Population stability index between two binned distributions."""
+    e = np.clip(np.asarray(expected, float), eps, None)
+    a = np.clip(np.asarray(actual, float), eps, None)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def record_scoring_run(conn, run_id: str, version: str, scores: pd.DataFrame) -> None:
+    ensure_tables(conn)
+    bands = scores["risk_band"].value_counts().to_dict()
+    conn.execute(
+        """insert into ml.scoring_runs (run_id, scored_at, model_version, customers, histogram,
+            bands) values (%s, now(), %s, %s, %s, %s)
+           on conflict (run_id) do update set scored_at = excluded.scored_at,
+            histogram = excluded.histogram, bands = excluded.bands""",
+        (
+            run_id, version, len(scores),
+            json.dumps(histogram(scores["churn_probability"].to_numpy())),
+            json.dumps({k: int(v) for k, v in bands.items()}),
+        ),
+    )  # fmt: skip
+
+
+def last_two_histograms(conn) -> tuple[list[float] | None, list[float] | None]:
+    """(previous, latest) score histograms from ml.scoring_runs."""
+    ensure_tables(conn)
+    rows = conn.execute(
+        "select histogram from ml.scoring_runs order by scored_at desc limit 2"
+    ).fetchall()
+    latest = rows[0][0] if rows else None
+    previous = rows[1][0] if len(rows) > 1 else None
+    return previous, latest

@@ -1,0 +1,222 @@
+"""Churn end to end on a built demo warehouse: no leakage across the cutoff, the Dagster assets
+and their gates, the brief's personas in the right bands, and alerts."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import dagster as dg
+import httpx
+import pandas as pd
+import pytest
+
+from orchestration.churn import alerts, store
+from orchestration.churn import defs as churn_defs
+from orchestration.churn.config import churn_config
+from orchestration.churn.snapshots import FeatureSql, normalize_features
+from orchestration.resources import WarehouseResource
+from orchestration.runtime import db
+
+pytestmark = pytest.mark.db
+
+CHURN_ASSETS = [
+    churn_defs.churn_model,
+    churn_defs.holdout_quality_gate,
+    churn_defs.churn_scores,
+    churn_defs.score_drift,
+    churn_defs.every_eligible_customer_scored,
+]
+
+
+def _features(conn, sql: str) -> pd.DataFrame:
+    cur = conn.execute(sql)
+    frame = pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+    return normalize_features(frame).sort_values("customer_id").reset_index(drop=True)
+
+
+def test_changing_data_after_the_cutoff_does_not_change_features(churn_warehouse):
+    url = churn_warehouse
+    with db.connect(url) as conn:
+        scoring = conn.execute("select max(cutoff_date) from marts.churn_features").fetchone()[0]
+    cutoff = scoring - timedelta(days=120)
+    sql = FeatureSql(url)(cutoff)
+    with db.connect(url) as conn:
+        before = _features(conn, sql)
+        c = {"c": cutoff}
+        # the future disappears ...
+        assert (
+            conn.execute(
+                "delete from intermediate.int_orders_rolled_up where ordered_at >= %(c)s", c
+            ).rowcount
+            > 0
+        )
+        conn.execute(
+            "delete from intermediate.int_web_sessions_rolled_up where session_started_at >= %(c)s",
+            c,
+        )
+        conn.execute("delete from raw_klaviyo.events where datetime >= %(c)s", c)
+        conn.execute("delete from raw_subscriptions.events where created_at >= %(c)s", c)
+        conn.execute("delete from raw_helpdesk.tickets where created_at >= %(c)s", c)
+        # ... and what happened later to earlier records changes
+        conn.execute(
+            """update intermediate.int_orders_rolled_up
+               set refunded_amount = refunded_amount + 50,
+                   first_refunded_at = %(c)s::date + 5, is_cancelled = true,
+                   cancelled_at = %(c)s::date + 3
+               where ordered_at < %(c)s and ordered_at >= %(c)s::date - 60
+                   and not is_cancelled
+                   and (first_refunded_at is null or first_refunded_at >= %(c)s)""",
+            c,
+        )
+        conn.execute(
+            """update raw_helpdesk.tickets set satisfaction_score = 1
+               where created_at < %(c)s and (closed_at >= %(c)s or closed_at is null)""",
+            c,
+        )
+        after = _features(conn, sql)
+        conn.rollback()
+    pd.testing.assert_frame_equal(before, after)
+    assert before["is_buyer"].sum() > 100
+
+
+@pytest.fixture(scope="module")
+def scored(churn_warehouse):
+    resources = {"warehouse": WarehouseResource(database_url=churn_warehouse)}
+    first = dg.materialize(CHURN_ASSETS, resources=resources)
+    second = dg.materialize(CHURN_ASSETS, resources=resources)
+    assert first.success and second.success
+    return churn_warehouse, first, second
+
+
+def _personas(conn) -> pd.DataFrame:
+    cur = conn.execute(
+        """select distinct i.customer_id, p.persona, s.risk_band, s.churn_risk_score
+           from ml.churn_scores s
+           join intermediate.int_identities_stitched i on i.customer_id = s.customer_id
+           join demo_truth.identities t on t.source = i.source
+               and t.identity_type = i.identity_type and t.source_id = i.source_id
+           join demo_truth.persons p on p.person_id = t.person_id"""
+    )
+    return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+
+
+def test_checks_pass_and_every_eligible_customer_is_scored(scored):
+    url, first, second = scored
+    checks = {e.check_name: e.passed for e in second.get_asset_check_evaluations()}
+    assert checks == {
+        "holdout_quality_gate": True,
+        "score_drift": True,  # same data, same model: PSI 0
+        "every_eligible_customer_scored": True,
+    }
+    with db.connect(url) as conn:
+        eligible = conn.execute(
+            "select count(*) from marts.churn_features where is_buyer or is_subscriber"
+        ).fetchone()[0]
+        assert conn.execute("select count(*) from ml.churn_scores").fetchone()[0] == eligible
+
+
+def test_runs_are_recorded_and_reproducible(scored):
+    url, first, second = scored
+    with db.connect(url) as conn:
+        runs = conn.execute(
+            "select model_version, metrics, cutoffs, artifact_path from ml.model_runs "
+            "order by trained_at"
+        ).fetchall()
+    assert len(runs) == 2
+    (v1, m1, c1, path), (v2, m2, _, _) = runs
+    assert v1 == v2 and m1 == m2
+    assert set(m1) == {"model", "recency_baseline", "rfm_baseline"}
+    for scorer in m1.values():
+        assert set(scorer) == {"roc_auc", "pr_auc", "brier", "top_decile_lift"}
+    meta = json.loads((pd.io.common.Path(path) / "metadata.json").read_text())
+    assert meta["cutoffs"] == c1 and meta["features"] and meta["data_hash"]
+    assert m1["model"]["roc_auc"] > max(
+        m1["recency_baseline"]["roc_auc"], m1["rfm_baseline"]["roc_auc"]
+    )
+    assert m1["model"]["brier"] < min(m1["recency_baseline"]["brier"], m1["rfm_baseline"]["brier"])
+
+
+def test_at_risk_subscribers_score_high_and_vips_low(scored):
+    url, _, _ = scored
+    with db.connect(url) as conn:
+        p = _personas(conn)
+    at_risk = p[p["persona"] == "at_risk_subscriber"]
+    vips = p[p["persona"] == "vip_subscriber"]
+    assert len(at_risk) > 100 and len(vips) > 100
+    assert at_risk["risk_band"].isin(["high", "critical"]).mean() >= 0.55
+    assert at_risk["risk_band"].isin(["medium", "high", "critical"]).mean() >= 0.8
+    assert (vips["risk_band"] == "low").mean() >= 0.95
+    assert at_risk["churn_risk_score"].median() > 50 > vips["churn_risk_score"].max()
+
+
+def test_scores_explain_themselves(scored):
+    url, _, _ = scored
+    with db.connect(url) as conn:
+        rows = conn.execute(
+            "select top_drivers, recommended_action, value_at_stake from ml.churn_scores "
+            "where risk_band in ('high', 'critical')"
+        ).fetchall()
+    assert rows
+    assert all(1 <= len(d) <= 3 for d, _, _ in rows)
+    assert {a for _, a, _ in rows} <= {
+        "vip_outreach", "skip_instead_of_cancel", "save_offer", "win_back_discount",
+    }  # fmt: skip
+    assert any("no order for" in t for d, _, _ in rows for t in d)
+
+
+def test_quality_gate_blocks_scoring_when_the_floor_is_not_met(churn_warehouse, monkeypatch):
+    monkeypatch.setenv("CDP_CHURN_MIN_ROC_AUC", "0.9999")
+    churn_config.cache_clear()
+    try:
+        result = dg.materialize(
+            CHURN_ASSETS,
+            resources={"warehouse": WarehouseResource(database_url=churn_warehouse)},
+            raise_on_error=False,
+        )
+    finally:
+        churn_config.cache_clear()
+    gate = [
+        e for e in result.get_asset_check_evaluations() if e.check_name == "holdout_quality_gate"
+    ]
+    assert gate and not gate[0].passed
+    materialized = {m.asset_key for m in result.get_asset_materialization_events()}
+    assert dg.AssetKey(["churn_scores"]) not in materialized
+
+
+def test_alerts_once_per_entry_into_the_high_bands(scored):
+    url, _, _ = scored
+    posted = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        posted.append(json.loads(request.content))
+        return httpx.Response(200)
+
+    client = httpx.Client(transport=httpx.MockTransport(handler))
+    with db.connect(url) as conn:
+        store.ensure_tables(conn)
+        conn.execute("truncate ml.churn_alert_state, ml.churn_alerts")
+        conn.commit()
+        first = alerts.raise_alerts(conn, min_value=100, webhook_url="http://hook", client=client)
+        assert first.customers and first.delivery == "posted 200"
+        assert len(posted) == 1 and posted[0]["customers"][0]["why"]
+        assert all(c["value_at_stake"] > 100 for c in posted[0]["customers"])
+        again = alerts.raise_alerts(conn, min_value=100, webhook_url="http://hook", client=client)
+        assert again.customers == [] and len(posted) == 1
+        # leaves the band, comes back: alerted again, alone
+        cid = first.customers[0]["customer_id"]
+        band = conn.execute(
+            "select risk_band from ml.churn_scores where customer_id = %s", (cid,)
+        ).fetchone()[0]
+        conn.execute("update ml.churn_scores set risk_band = 'low' where customer_id = %s", (cid,))
+        assert alerts.raise_alerts(conn, min_value=100, webhook_url=None).customers == []
+        conn.execute(
+            "update ml.churn_scores set risk_band = %s where customer_id = %s", (band, cid)
+        )
+        back = alerts.raise_alerts(conn, min_value=100, webhook_url=None)
+        assert [c["customer_id"] for c in back.customers] == [cid]
+        assert back.delivery == "logged (no webhook URL)"
+        recorded = conn.execute(
+            "select count(*) from ml.churn_alerts where customer_id = %s", (cid,)
+        ).fetchone()[0]
+        assert recorded == 2

@@ -1,0 +1,181 @@
+"""The model, baselines, evaluation, drivers and actions on synthetic snapshots (no database)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from orchestration.churn import actions, explain
+from orchestration.churn.config import ChurnConfig, load_config
+from orchestration.churn.evaluate import calibration_table, metrics, top_decile_lift
+from orchestration.churn.run import quality_gate
+from orchestration.churn.snapshots import plan_cutoffs
+from orchestration.churn.train import score_customers, train_and_evaluate
+from orchestration.errors import CdpError
+from tests.churn.conftest import synthetic_snapshots
+
+CFG = ChurnConfig(seed=3)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    snaps = synthetic_snapshots()
+    cutoffs = sorted(snaps["cutoff_date"].unique())
+    from orchestration.churn.snapshots import Cutoffs
+
+    plan = Cutoffs(train=tuple(cutoffs[:-1]), holdout=cutoffs[-1], scoring=cutoffs[-1])
+    return snaps, plan, train_and_evaluate(snaps, plan, CFG)
+
+
+def test_model_learns_and_beats_both_baselines(trained):
+    _, _, t = trained
+    m = t.metrics
+    assert set(m) == {"model", "recency_baseline", "rfm_baseline"}
+    assert set(m["model"]) == {"roc_auc", "pr_auc", "brier", "top_decile_lift"}
+    assert m["model"]["roc_auc"] > 0.75
+    assert m["model"]["roc_auc"] > max(
+        m["recency_baseline"]["roc_auc"], m["rfm_baseline"]["roc_auc"]
+    )
+    assert m["model"]["brier"] < min(m["recency_baseline"]["brier"], m["rfm_baseline"]["brier"])
+
+
+def test_same_seed_same_metrics(trained):
+    snaps, plan, t = trained
+    again = train_and_evaluate(snaps, plan, CFG)
+    assert again.metrics == t.metrics
+    assert again.data_hash == t.data_hash
+
+
+def test_quality_gate_fails_below_floor_or_without_beating_baseline():
+    m = {
+        "model": {"roc_auc": 0.80},
+        "recency_baseline": {"roc_auc": 0.70},
+        "rfm_baseline": {"roc_auc": 0.79},
+    }
+    assert quality_gate(m, ChurnConfig(min_roc_auc=0.75))[0]
+    assert not quality_gate(m, ChurnConfig(min_roc_auc=0.85))[0]
+    assert not quality_gate(m, ChurnConfig(min_roc_auc=0.75, min_auc_gain=0.03))[0]
+    m["rfm_baseline"]["roc_auc"] = 0.81
+    passed, reason = quality_gate(m, ChurnConfig(min_roc_auc=0.75))
+    assert not passed and "rfm_baseline" in reason
+
+
+def test_training_refuses_a_holdout_without_both_classes():
+    snaps = synthetic_snapshots(n=300, cutoffs=2)
+    last = snaps["cutoff_date"].max()
+    snaps.loc[snaps["cutoff_date"] == last, "churned"] = True
+    from orchestration.churn.snapshots import Cutoffs
+
+    plan = Cutoffs(train=(snaps["cutoff_date"].min(),), holdout=last, scoring=last)
+    with pytest.raises(CdpError, match="holdout"):
+        train_and_evaluate(snaps, plan, CFG)
+
+
+def test_cutoff_plan_keeps_training_labels_out_of_the_holdout_window():
+    from datetime import date, timedelta
+
+    plan = plan_cutoffs(date(2026, 11, 21), 90, 4, 30)
+    assert plan.holdout == date(2026, 8, 23)
+    assert max(plan.train) + timedelta(days=90) <= plan.holdout
+    assert list(plan.train) == sorted(plan.train)
+
+
+def test_lift_and_calibration_table():
+    y = np.array([1] * 10 + [0] * 90)
+    p = np.linspace(1, 0, 100)
+    assert top_decile_lift(y, p) == pytest.approx(10.0)
+    table = calibration_table(y, p)
+    assert len(table) == 10 and table["customers"].sum() == 100
+    assert metrics(y, p)["roc_auc"] == 1.0
+
+
+def test_scores_have_drivers_flags_actions_and_value(trained):
+    snaps, _, t = trained
+    snap = snaps[snaps["cutoff_date"] == snaps["cutoff_date"].max()].head(500)
+    out = score_customers(t.model, t.reference, snap, model_version="v1", vip_value=1000)
+    assert len(out) == 500 and out["customer_id"].is_unique
+    assert out["churn_risk_score"].between(0, 100).all()
+    assert set(out["risk_band"]) <= set(actions.BANDS)
+    assert set(out["recommended_action"]) <= set(actions.ACTIONS)
+    drivers = out["top_drivers"].map(json.loads)
+    assert drivers.map(len).le(3).all()
+    assert drivers[out["risk_band"] == "critical"].map(len).ge(1).all()
+    assert out["early_warnings"].map(json.loads).map(lambda x: set(x) <= set(actions.FLAGS)).all()
+    assert (out.loc[out["risk_band"] == "low", "recommended_action"] == "no_action").all()
+    assert np.allclose(
+        out["value_at_stake"],
+        np.round(
+            out["churn_probability"] * actions.projected_value(snap.reset_index(drop=True)), 2
+        ),
+        atol=0.011,
+    )
+
+
+def _one(**kw) -> pd.DataFrame:
+    snap = synthetic_snapshots(n=1, cutoffs=1).drop(columns="churned")
+    for k, v in kw.items():
+        snap[k] = v
+    return snap
+
+
+def test_driver_texts_in_plain_words():
+    f = _one(
+        days_since_last_order=94.0, subscription_interval_days=np.nan, avg_days_between_orders=31.0,
+        email_opens_90d=3.0, email_opens_prior_90d=10.0, has_unsubscribed=False,
+        tickets_30d=3.0, subscription_skips_90d=2.0,
+    )  # fmt: skip
+    t = explain.driver_texts(f).iloc[0]
+    assert t["recency"] == "no order for 94 days, 3× the usual interval"
+    assert t["email"] == "email opens down 70% vs prior 90 days"
+    assert t["support"] == "3 support tickets in 30 days"
+    assert t["skips"] == "skipped 2 subscription deliveries in 90 days"
+
+
+def test_early_warning_rules():
+    f = pd.concat(
+        [
+            _one(email_opens_90d=1.0, email_opens_prior_90d=6.0, has_unsubscribed=False,
+                 web_sessions_90d=5.0, web_sessions_prior_90d=5.0, tickets_30d=0.0,
+                 subscription_skips_90d=0.0, subscription_status="active",
+                 subscription_interval_days=30.0, days_since_last_order=20.0),
+            _one(email_opens_90d=5.0, email_opens_prior_90d=5.0, has_unsubscribed=False,
+                 web_sessions_90d=5.0, web_sessions_prior_90d=5.0, tickets_30d=2.0,
+                 subscription_skips_90d=3.0, subscription_status="active",
+                 subscription_interval_days=30.0, days_since_last_order=50.0),
+        ],
+        ignore_index=True,
+    )  # fmt: skip
+    flags = actions.early_warnings(f)
+    assert flags.iloc[0].to_dict() == {
+        "engagement_decline": True, "missed_subscription_cadence": False,
+        "ticket_spike": False, "skip_streak": False,
+    }  # fmt: skip
+    assert flags.iloc[1].to_dict() == {
+        "engagement_decline": False, "missed_subscription_cadence": True,
+        "ticket_spike": True, "skip_streak": True,
+    }  # fmt: skip
+    bands = np.array(["critical", "high"], dtype=object)
+    assert list(actions.recommend(f, bands, flags, vip_value=1e9)) == [
+        "save_offer", "skip_instead_of_cancel",
+    ]  # fmt: skip
+
+
+def test_bands_and_scores():
+    assert list(actions.risk_band(actions.risk_score([0.1, 0.3, 0.6, 0.9]))) == [
+        "low", "medium", "high", "critical",
+    ]  # fmt: skip
+
+
+def test_json_arrays_skip_missing():
+    arr = np.array([["a", None, "c"], [None, None, None]], dtype=object)
+    assert [json.loads(s) for s in explain.json_arrays(arr)] == [["a", "c"], []]
+
+
+def test_config_from_env_and_bad_values():
+    cfg = load_config({"CDP_CHURN_HORIZON_DAYS": "60", "CDP_ALERT_WEBHOOK_URL": "http://x"})
+    assert cfg.horizon_days == 60 and cfg.alert_webhook_url == "http://x"
+    with pytest.raises(CdpError, match="CDP_CHURN_MIN_ROC_AUC"):
+        load_config({"CDP_CHURN_MIN_ROC_AUC": "high"})
