@@ -51,6 +51,10 @@ def once(url: str, scale: float) -> dict:
         "peak_rss_mib": round(peak_rss_mib()),
         "model_roc_auc": m["model"]["roc_auc"],
         "model_brier": m["model"]["brier"],
+        "model_lift": m["model"]["top_decile_lift"],
+        "recency_brier": m["recency_baseline"]["brier"],
+        "rfm_brier": m["rfm_baseline"]["brier"],
+        "holdout_churn_rate": round(trained.trained.holdout_base_rate, 4),
         "recency_roc_auc": m["recency_baseline"]["roc_auc"],
         "rfm_roc_auc": m["rfm_baseline"]["roc_auc"],
         "metrics": json.dumps(m),
@@ -121,6 +125,20 @@ def main() -> None:
             "target": ">= 0.85 and +0.03 over the best baseline",
             "ok": med["model_roc_auc"] >= 0.85
             and med["model_roc_auc"] >= max(med["recency_roc_auc"], med["rfm_roc_auc"]) + 0.03,
+        },
+        {
+            "figure": f"holdout top-decile lift, scale {args.scale:g}",
+            "value": med["model_lift"],
+            "unit": "",
+            "target": ">= 3",
+            "ok": med["model_lift"] >= 3,
+        },
+        {
+            "figure": f"holdout Brier model / recency / RFM, scale {args.scale:g}",
+            "value": f"{med['model_brier']} / {med['recency_brier']} / {med['rfm_brier']}",
+            "unit": "",
+            "target": "model below both baselines",
+            "ok": med["model_brier"] < min(med["recency_brier"], med["rfm_brier"]),
         },
     ]
     path = write_result(f"churn-{args.scale:g}", figures, runs)

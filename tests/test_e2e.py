@@ -83,17 +83,21 @@ def test_every_truth_identity_has_one_customer_and_profiles_match(pipeline_run):
 
 def test_churn_scores_cover_every_eligible_customer(pipeline_run):
     url, _, _ = pipeline_run
+    # eligible: a live subscription or an order within CDP_CHURN_ACTIVE_DAYS (180)
     missing, scored, bad = q(
         url,
         """
         select
-          count(*) filter (where p.orders_count > 0 and s.customer_id is null),
+          count(*) filter (where (f.is_subscriber or f.days_since_last_order <= 180)
+                             and s.customer_id is null),
           count(s.customer_id),
           count(*) filter (where s.churn_risk_score not between 0 and 100)
-        from marts.customer_profiles p
+        from marts.churn_features f
         left join ml.churn_scores s using (customer_id)""",
     )[0]
     assert scored > 0 and missing == 0 and bad == 0
+    profiles_scored = q(url, "select count(churn_risk_score) from marts.customer_profiles")[0][0]
+    assert profiles_scored == scored
     runs = q(url, "select metrics from ml.model_runs")
     assert runs and {"model", "recency_baseline", "rfm_baseline"} <= set(runs[-1][0])
 

@@ -3,6 +3,7 @@
 | variable | default | meaning |
 | --- | --- | --- |
 | CDP_CHURN_HORIZON_DAYS | 90 | label window: no order in this many days after the cutoff = churn |
+| CDP_CHURN_ACTIVE_DAYS | 180 | eligible = live subscription or an order within this many days |
 | CDP_CHURN_TRAIN_CUTOFFS | 4 | training snapshots (cutoffs) |
 | CDP_CHURN_CUTOFF_STEP_DAYS | 30 | days between training cutoffs |
 | CDP_CHURN_SEED | 42 | random state of the model |
@@ -27,6 +28,7 @@ from orchestration.errors import CdpError
 @dataclass(frozen=True)
 class ChurnConfig:
     horizon_days: int = 90
+    active_days: int = 180
     train_cutoffs: int = 4
     cutoff_step_days: int = 30
     seed: int = 42
@@ -41,6 +43,7 @@ class ChurnConfig:
 
 _ENV = {
     "horizon_days": ("CDP_CHURN_HORIZON_DAYS", int),
+    "active_days": ("CDP_CHURN_ACTIVE_DAYS", int),
     "train_cutoffs": ("CDP_CHURN_TRAIN_CUTOFFS", int),
     "cutoff_step_days": ("CDP_CHURN_CUTOFF_STEP_DAYS", int),
     "seed": ("CDP_CHURN_SEED", int),

@@ -147,24 +147,32 @@ def score_drift(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     asset=CHURN_SCORES,
     name="every_eligible_customer_scored",
     blocking=True,
-    description="ml.churn_scores covers exactly the buyers/subscribers of marts.churn_features.",
+    description="ml.churn_scores covers exactly the eligible customers of marts.churn_features "
+    "(live subscription, or an order within CDP_CHURN_ACTIVE_DAYS).",
 )
 def every_eligible_customer_scored(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    import pandas as pd
+
+    from orchestration.churn.labels import eligible
+
     with warehouse.connect() as conn:
-        missing, extra = conn.execute(
-            """select
-                 (select count(*) from marts.churn_features f
-                   where (f.is_buyer or f.is_subscriber)
-                     and not exists (select 1 from ml.churn_scores s
-                                     where s.customer_id = f.customer_id)),
-                 (select count(*) from ml.churn_scores s
-                   where not exists (select 1 from marts.churn_features f
-                                     where f.customer_id = s.customer_id
-                                       and (f.is_buyer or f.is_subscriber)))"""
-        ).fetchone()
+        features = pd.DataFrame(
+            conn.execute(
+                "select customer_id, is_buyer, is_subscriber, days_since_last_order "
+                "from marts.churn_features"
+            ).fetchall(),
+            columns=["customer_id", "is_buyer", "is_subscriber", "days_since_last_order"],
+        )
+        scored = {r[0] for r in conn.execute("select customer_id from ml.churn_scores")}
+    expected = set(features.loc[eligible(features), "customer_id"])
+    missing, extra = len(expected - scored), len(scored - expected)
     return dg.AssetCheckResult(
         passed=missing == 0 and extra == 0,
-        metadata={"eligible_unscored": missing, "scored_not_eligible": extra},
+        metadata={
+            "eligible": len(expected),
+            "eligible_unscored": missing,
+            "scored_not_eligible": extra,
+        },
     )
 
 

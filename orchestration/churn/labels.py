@@ -1,12 +1,16 @@
 """Churn labels for a cutoff date.
 
-Definition (non-contractual shop): a customer is *eligible* at a cutoff when they bought or held a
-subscription before it; prospects without orders are not scored. An eligible customer *churned*
-when they place no order in the ``horizon_days`` days from the cutoff (the window
-``[cutoff, cutoff + horizon)``), or — for someone subscribed (active or paused) at the cutoff —
-when their subscriptions end the window cancelled after a cancellation inside it. Cancelled orders
-do not count as orders. Features use only events strictly before the cutoff; labels use only
-events on or after it.
+Definition (non-contractual shop): a customer is *eligible* at a cutoff when they are an active
+customer then: they hold a live (active or paused) subscription, or they bought within the last
+``active_days`` days (default 180, ``CDP_CHURN_ACTIVE_DAYS``). Prospects without orders are not
+scored, and neither are customers who had already lapsed (no order for longer than that, no live
+subscription): they are gone already — win-back targets (lifecycle stage lapsed/churned), not
+churn risks, and counting them as "churners" would make most of the base trivially positive.
+An eligible customer *churned* when they place no order in the ``horizon_days`` days from the
+cutoff (the window ``[cutoff, cutoff + horizon)``), or — for someone subscribed (active or
+paused) at the cutoff — when their subscriptions end the window cancelled after a cancellation
+inside it. Cancelled orders do not count as orders. Features use only events strictly before
+the cutoff; labels use only events on or after it.
 """
 
 from __future__ import annotations
@@ -28,9 +32,17 @@ def window(cutoff: date, horizon_days: int) -> tuple[pd.Timestamp, pd.Timestamp]
     return pd.Timestamp(start), pd.Timestamp(start + timedelta(days=horizon_days))
 
 
-def eligible(customers: pd.DataFrame) -> pd.Series:
-    """Bought or subscribed before the cutoff (from the feature snapshot's flags)."""
-    return customers["is_buyer"].astype(bool) | customers["is_subscriber"].astype(bool)
+def eligible(customers: pd.DataFrame, active_days: int | None = None) -> pd.Series:
+    """Active at the cutoff: a live subscription, or an order within ``active_days`` days
+    (from the feature snapshot's ``is_subscriber``, ``is_buyer``, ``days_since_last_order``)."""
+    if active_days is None:
+        from orchestration.churn.config import churn_config
+
+        active_days = churn_config().active_days
+    recent = customers["days_since_last_order"].astype("float64") <= active_days
+    return customers["is_subscriber"].astype(bool) | (
+        customers["is_buyer"].astype(bool) & recent.fillna(False).astype(bool)
+    )
 
 
 def churn_labels(
@@ -41,7 +53,8 @@ def churn_labels(
     horizon_days: int,
 ) -> pd.DataFrame:
     """One row per eligible customer of the snapshot ``customers`` (customer_id, is_buyer,
-    is_subscriber): ``ordered_in_window``, ``cancelled_in_window`` and ``churned``."""
+    is_subscriber, days_since_last_order): ``ordered_in_window``, ``cancelled_in_window`` and
+    ``churned``."""
     start, end = window(cutoff, horizon_days)
     base = customers.loc[eligible(customers), ["customer_id", "is_subscriber"]].reset_index(
         drop=True

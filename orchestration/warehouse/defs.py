@@ -59,7 +59,10 @@ class DbtBuildConfig(dg.Config):
 
 
 def _build_args(config: DbtBuildConfig) -> list[str]:
-    args = ["build"]
+    # The build runs in two steps (profiles after churn scores). "buildable" runs a test only in
+    # the step that has all of its parents built, so the customer_profiles ↔ customers
+    # relationship test waits for the profiles step instead of failing on a fresh warehouse.
+    args = ["build", "--indirect-selection", "buildable"]
     dbt_vars = {
         k: v
         for k, v in (

@@ -111,7 +111,8 @@ def test_checks_pass_and_every_eligible_customer_is_scored(scored):
     }
     with db.connect(url) as conn:
         eligible = conn.execute(
-            "select count(*) from marts.churn_features where is_buyer or is_subscriber"
+            "select count(*) from marts.churn_features where is_subscriber "
+            "or (is_buyer and days_since_last_order <= 180)"
         ).fetchone()[0]
         assert conn.execute("select count(*) from ml.churn_scores").fetchone()[0] == eligible
 

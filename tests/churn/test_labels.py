@@ -14,7 +14,11 @@ def ts(s: str) -> pd.Timestamp:
 
 
 def customers(*rows):
-    return pd.DataFrame(rows, columns=["customer_id", "is_buyer", "is_subscriber"])
+    """(customer_id, is_buyer, is_subscriber[, days_since_last_order]) — default 30 days."""
+    rows = [r if len(r) == 4 else (*r, 30 if r[1] else None) for r in rows]
+    return pd.DataFrame(
+        rows, columns=["customer_id", "is_buyer", "is_subscriber", "days_since_last_order"]
+    )
 
 
 def orders(*rows):
@@ -124,3 +128,15 @@ def test_horizon_is_configurable():
     ords = orders(("a", "2026-01-01", False), ("a", "2026-06-20", False))
     assert labels(cust, ords, horizon=30) == {"a": True}
     assert labels(cust, ords, horizon=60) == {"a": False}
+
+
+def test_customers_who_had_already_lapsed_are_not_labelled():
+    got = labels(
+        customers(
+            ("recent", True, False, 120),
+            ("lapsed", True, False, 400),
+            ("lapsed_subscriber", True, True, 400),  # a live subscription keeps them eligible
+        ),
+        orders(("recent", "2026-01-01", False)),
+    )
+    assert got == {"recent": True, "lapsed_subscriber": True}
