@@ -29,6 +29,11 @@ class WarehouseResource(dg.ConfigurableResource):
             ensure_warehouse(conn)
             yield conn
 
+    def ensure_schema(self) -> None:
+        """Create CDP Lite's schemas and Python-owned tables on a fresh warehouse."""
+        with self.connect():
+            pass
+
     def vault_keys(self) -> VaultKeys:
         cfg = settings()
         return load_keys(cfg.pii_key, cfg.keys_dir)

@@ -83,8 +83,7 @@ def export_segment_op(
     context: dg.OpExecutionContext, config: ExportConfig, warehouse: WarehouseResource
 ):
     """Write the segment's files and push its changes to its webhooks (segments/<slug>.yml)."""
-    with warehouse.connect():
-        pass  # bootstrap schemas (audit.events) on a fresh warehouse
+    warehouse.ensure_schema()  # audit.events on a fresh warehouse
     result = export_segment(
         warehouse.url(),
         config.segment,

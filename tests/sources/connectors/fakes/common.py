@@ -130,4 +130,5 @@ class FakeServer:
         return response
 
     def route(self, request: Request) -> Response:
-        raise NotImplementedError
+        """Answer one request; each fake API overrides this."""
+        raise NotImplementedError(f"{type(self).__name__} does not route requests")
