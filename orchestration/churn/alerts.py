@@ -3,7 +3,9 @@
 ``ml.churn_alert_state`` remembers who is in the high bands (high, critical). A customer is
 alerted when they enter it with value at stake above the threshold; they are not alerted again
 until they leave the bands and re-enter. Each alert is recorded in ``ml.churn_alerts`` and POSTed
-as plain JSON to the configured webhook; without a URL it is only logged."""
+as plain JSON to the configured webhook, retried like any webhook (``activation.alerting``); an
+alert still failing is re-sent, under the same ``alert_id`` / ``Idempotency-Key``, by the next run
+before anything new. Without a URL it is only logged."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ import httpx
 import pandas as pd
 import psycopg
 
+from orchestration.activation.alerting import ALERT_POLICY, post_alert
+from orchestration.activation.delivery import RetryPolicy
 from orchestration.churn import store
 from orchestration.churn.actions import HIGH_BANDS
 
@@ -35,6 +39,7 @@ class AlertResult:
     alert_id: str | None
     customers: list[dict]
     delivery: str  # "posted 200", "failed: ...", "logged (no webhook URL)", "none"
+    resent: int = 0  # earlier failed alerts delivered by this run
 
 
 def _payload(alert_id: str, rows: list[dict], min_value: float) -> dict:
@@ -54,9 +59,11 @@ def raise_alerts(
     webhook_url: str | None,
     log: Callable[[str], None] = lambda m: None,
     client: httpx.Client | None = None,
+    policy: RetryPolicy = ALERT_POLICY,
 ) -> AlertResult:
     """Update band membership from ml.churn_scores and alert on valuable new entrants."""
     store.ensure_tables(conn)
+    resent = _resend_failed(conn, webhook_url, log, client, policy) if webhook_url else 0
     cur = conn.execute(NEW_ENTRANTS_SQL, {"bands": list(HIGH_BANDS)})
     entrants = pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
     # who left the bands may be alerted again when they come back
@@ -78,7 +85,7 @@ def raise_alerts(
     )
     if worth.empty:
         conn.commit()
-        return AlertResult(None, [], "none")
+        return AlertResult(None, [], "none", resent)
     alert_id = uuid.uuid4().hex
     rows = [
         {
@@ -92,7 +99,7 @@ def raise_alerts(
         }
         for r in worth.itertuples(index=False)
     ]  # one alert's customers: bounded by who newly entered the band, not by the customer base
-    delivery = _deliver(_payload(alert_id, rows, min_value), webhook_url, log, client)
+    delivery = _deliver(_payload(alert_id, rows, min_value), webhook_url, log, client, policy)
     with conn.cursor() as c:
         c.executemany(
             """insert into ml.churn_alerts (alert_id, raised_at, customer_id, churn_risk_score,
@@ -107,23 +114,53 @@ def raise_alerts(
         )  # fmt: skip
     conn.commit()
     log(f"churn alert {alert_id}: {len(rows)} customer(s) entered the high-risk bands ({delivery})")
-    return AlertResult(alert_id, rows, delivery)
+    return AlertResult(alert_id, rows, delivery, resent)
 
 
-def _deliver(payload: dict, url: str | None, log, client: httpx.Client | None) -> str:
+def _deliver(payload: dict, url: str | None, log, client, policy: RetryPolicy) -> str:
     if not url:
         log(f"no CDP_ALERT_WEBHOOK_URL set: alert {payload['alert_id']} logged only")
         return "logged (no webhook URL)"
-    try:
-        c = client or httpx.Client(timeout=10.0)
-        try:
-            resp = c.post(url, json=payload, headers={"Idempotency-Key": payload["alert_id"]})
-        finally:
-            if client is None:
-                c.close()
-        return (
-            f"posted {resp.status_code}" if resp.is_success else f"failed: HTTP {resp.status_code}"
+    result = post_alert(
+        url, payload, idempotency_key=payload["alert_id"], policy=policy, client=client, log=log
+    )
+    if not result.ok:
+        log(f"churn alert webhook {url}: {result.status}; re-sent by the next run")
+    return result.status
+
+
+def _resend_failed(conn: psycopg.Connection, url: str, log, client, policy: RetryPolicy) -> int:
+    """Re-send alerts whose delivery failed, oldest first; returns how many got through."""
+    cur = conn.execute(
+        """select alert_id, raised_at, customer_id, churn_risk_score, risk_band,
+                  value_at_stake::float8, reasons, recommended_action, model_version
+           from ml.churn_alerts where delivery like 'failed%'
+           order by raised_at, alert_id, value_at_stake desc, customer_id"""
+    )
+    alerts: dict[str, dict] = {}
+    for aid, raised, cid, score, band, value, why, action, version in cur.fetchall():
+        alert = alerts.setdefault(
+            aid,
+            {"type": "churn.high_risk_entered", "alert_id": aid,
+             "raised_at": raised.isoformat(), "resent": True, "customers": []},
+        )  # fmt: skip
+        alert["customers"].append(
+            {"customer_id": cid, "churn_risk_score": score, "risk_band": band,
+             "value_at_stake": round(value, 2), "why": list(why or []),
+             "recommended_action": action, "model_version": version}
+        )  # fmt: skip
+    delivered = 0
+    for aid, payload in alerts.items():
+        status = _deliver(payload, url, log, client, policy)
+        ok = status.startswith("posted")
+        conn.execute(
+            "update ml.churn_alerts set delivery = %s where alert_id = %s",
+            (f"{status} (resent)" if ok else status, aid),
         )
-    except httpx.HTTPError as exc:
-        log(f"churn alert webhook {url} failed: {exc}")
-        return f"failed: {type(exc).__name__}"
+        conn.commit()
+        delivered += ok
+        if not ok:
+            break  # the receiver is still down: keep the rest for the next run
+    if alerts:
+        log(f"churn alerts: re-sent {delivered} of {len(alerts)} earlier failed alert(s)")
+    return delivered

@@ -188,7 +188,7 @@ def raise_churn_alerts(context: dg.OpExecutionContext, warehouse: WarehouseResou
         )
     context.add_output_metadata(
         {"alert_id": result.alert_id or "", "customers": len(result.customers),
-         "delivery": result.delivery}
+         "delivery": result.delivery, "earlier_alerts_resent": result.resent}
     )  # fmt: skip
 
 
