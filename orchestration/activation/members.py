@@ -3,9 +3,10 @@ and the PII columns decrypted through the audited access path.
 
 ``segments.membership_snapshot`` (equal to the view after each refresh, and untouched when dbt
 rebuilds ``customer_profiles`` underneath the view) against ``activation.exported_members`` gives
-members / entered / exited in one query, joined to ``marts.customer_profiles`` (fields) and
-``marts.customer_contacts`` (blind-index hashes). Each distinct hash is decrypted once, in one
-audited call, and joined back vectorised (``index_in`` + ``take``).
+members / entered / exited in one query, joined to ``marts.customer_profiles`` (fields),
+``marts.customer_contacts`` (blind-index hashes) and, for emails and phones, ``pii.vault``
+(ciphertexts). Arrow parses the result (``fetch.py``). Each distinct hash is decrypted once, in
+one audited call (``privacy/access.py``), which returns plaintexts aligned with the rows.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from pathlib import Path
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 from psycopg import sql
 
+from orchestration.activation import fetch
 from orchestration.activation.destinations import FILE_DESTINATIONS
 from orchestration.errors import CdpError
-from orchestration.privacy.access import decrypt_fetched
+from orchestration.privacy.access import decrypt_arrays
 from orchestration.privacy.vault import VaultKeys
 from orchestration.segments.spec import (
     RuleError,
@@ -39,7 +40,10 @@ PII_COLUMNS = {
     "last_name": ("name", "last_name_hash"),
 }
 DEFAULT_COLUMNS = ("customer_id", "email", "first_name", "last_name")
-ACTOR = "activation"
+# PII types whose ciphertexts the changes query joins row by row: nearly one distinct value per
+# customer, so the join is the cheapest way to fetch them. Names repeat (a few thousand distinct
+# in 100,000 rows): their ciphertexts are read once per distinct hash by privacy/access.py.
+JOINED_TYPES = ("email", "phone")
 
 
 def load_segment(directory: Path, slug: str) -> SegmentSpec:
@@ -102,116 +106,73 @@ def check_exports(spec: SegmentSpec, profile_columns: list[str]) -> dict[int, li
     return out
 
 
-# members (entered when not yet exported) and those exported before who left; no CTEs, so the
-# planner joins the big tables once; sorted afterwards in Arrow (cheaper than a collated sort)
+# members (entered when not yet exported) and those exported before who left, in one pass: the
+# segment's snapshot full-joined to what was exported; sorted afterwards in Arrow (cheaper than
+# a collated sort)
 _CHANGES = """
 select
-    case when e.customer_id is null then 'entered' else 'member' end as change,
-    s.customer_id{fields}
-from segments.membership_snapshot s
-left join activation.exported_members e
-    on e.segment = s.segment and e.customer_id = s.customer_id
+    case when s.customer_id is null then 'exited'
+        when e.customer_id is null then 'entered' else 'member' end as change,
+    customer_id{fields}
+from (select customer_id from segments.membership_snapshot where segment = {seg}) s
+full join (select customer_id from activation.exported_members where segment = {seg}) e
+    using (customer_id)
 {joins}
-where s.segment = {seg}
-union all
-select 'exited', s.customer_id{fields}
-from activation.exported_members s
-{joins}
-where s.segment = {seg}
-    and not exists (
-        select 1 from segments.membership_snapshot m
-        where m.segment = s.segment and m.customer_id = s.customer_id
-    )
 """
 
 
-_ARROW_TYPES = {
-    16: pa.bool_(),
-    20: pa.int64(),
-    21: pa.int16(),
-    23: pa.int32(),
-    700: pa.float32(),
-    701: pa.float64(),
-    1082: pa.date32(),
-    1114: pa.timestamp("us"),
-    1184: pa.timestamp("us", tz="UTC"),
-}
-
-
-def _arrow_type(column) -> pa.DataType:
-    """The Arrow type of a result column (psycopg ``Column``); text for anything else."""
-    if column.type_code == 1700:  # numeric: exact when it has a precision, else a float
-        if column.precision and column.precision <= 38:
-            return pa.decimal128(column.precision, column.scale or 0)
-        return pa.float64()
-    return _ARROW_TYPES.get(column.type_code, pa.string())
+def changes_query(slug: str, fields: list[str], pii: list[str]) -> sql.Composable:
+    select = [sql.SQL(", p.{}").format(sql.Identifier(f)) for f in fields]
+    joins = [sql.SQL("left join marts.customer_profiles p using (customer_id)")]
+    if pii:
+        joins.append(sql.SQL("left join marts.customer_contacts k using (customer_id)"))
+    for col in pii:
+        pii_type, hash_col = PII_COLUMNS[col]
+        select.append(
+            sql.SQL(", k.{} as {}").format(sql.Identifier(hash_col), sql.Identifier(f"{col}__hash"))
+        )
+        if pii_type not in JOINED_TYPES:
+            continue
+        alias = sql.Identifier(f"v_{col}")
+        select.append(
+            sql.SQL(", encode({}.ciphertext, 'hex') as {}").format(
+                alias, sql.Identifier(f"{col}__ciphertext")
+            )
+        )
+        joins.append(
+            sql.SQL(
+                "left join pii.vault {v} on {v}.pii_type = {t} and {v}.value_hash = k.{h}"
+            ).format(v=alias, t=sql.Literal(pii_type), h=sql.Identifier(hash_col))
+        )
+    return sql.SQL(_CHANGES).format(
+        seg=sql.Literal(slug), fields=sql.SQL("").join(select), joins=sql.SQL("\n").join(joins)
+    )
 
 
 def read_changes(
     conn: psycopg.Connection, slug: str, fields: list[str], pii: list[str]
 ) -> pa.Table:
     """change ('member' | 'entered' | 'exited'), customer_id, the fields, and per PII column its
-    hash and vault ciphertext (``<col>__hash``, ``<col>__ciphertext``), sorted by customer_id.
-
-    One query, streamed with ``COPY ... TO STDOUT`` and parsed by Arrow's CSV reader with the
-    result's own column types (no Python object per value)."""
-    select = [sql.SQL(", p.{}").format(sql.Identifier(f)) for f in fields]
-    joins = [sql.SQL("left join marts.customer_profiles p on p.customer_id = s.customer_id")]
-    if pii:
-        joins.append(
-            sql.SQL("left join marts.customer_contacts k on k.customer_id = s.customer_id")
-        )
-    for col in pii:
-        pii_type, hash_col = PII_COLUMNS[col]
-        alias = sql.Identifier(f"v_{col}")
-        select.append(
-            sql.SQL(", k.{h} as {hn}, {v}.ciphertext as {cn}").format(
-                h=sql.Identifier(hash_col), hn=sql.Identifier(f"{col}__hash"), v=alias,
-                cn=sql.Identifier(f"{col}__ciphertext"),
-            )
-        )  # fmt: skip
-        joins.append(
-            sql.SQL(
-                "left join pii.vault {v} on {v}.pii_type = {t} and {v}.value_hash = k.{h}"
-            ).format(v=alias, t=sql.Literal(pii_type), h=sql.Identifier(hash_col))
-        )
-    query = sql.SQL(_CHANGES).format(
-        seg=sql.Literal(slug), fields=sql.SQL("").join(select), joins=sql.SQL("\n").join(joins)
-    )
-    with conn.cursor() as cur:
-        try:
-            cur.execute(sql.SQL("select * from ({}) q limit 0").format(query))
-        except psycopg.errors.UndefinedTable as exc:
-            conn.rollback()
-            raise CdpError(
-                f"cannot export segment `{slug}`: {str(exc).splitlines()[0]}; run the pipeline "
-                "(dbt builds marts.customer_profiles and marts.customer_contacts) first"
-            ) from None
-        columns = list(cur.description)
-        buf = bytearray()
-        copy_sql = sql.SQL("copy ({}) to stdout (format csv, header true)").format(query)
-        with cur.copy(copy_sql) as copy:
-            for chunk in copy:
-                buf += chunk
-    types = {c.name: _arrow_type(c) for c in columns}
-    types["change"] = types["customer_id"] = pa.string()
-    table = pacsv.read_csv(
-        pa.py_buffer(bytes(buf)),
-        convert_options=pacsv.ConvertOptions(
-            column_types=types,
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=False,  # "" is an empty string, unquoted empty is NULL
-            true_values=["t"],
-            false_values=["f"],
-        ),
-    )
+    hash and hex vault ciphertext (``<col>__hash``, ``<col>__ciphertext``), sorted by
+    customer_id. One query, parsed by Arrow (``fetch.py``: no Python object per row)."""
+    query = changes_query(slug, fields, pii)
+    try:
+        columns = fetch.describe(conn, query)
+    except psycopg.errors.UndefinedTable as exc:
+        conn.rollback()
+        raise CdpError(
+            f"cannot export segment `{slug}`: {str(exc).splitlines()[0]}; run the pipeline "
+            "(dbt builds marts.customer_profiles and marts.customer_contacts) first"
+        ) from None
+    # at most snapshot + exported rows: small enough to fetch as one aggregated value?
+    bound = conn.execute(
+        "select (select count(*) from segments.membership_snapshot where segment = %s) "
+        "+ (select count(*) from activation.exported_members where segment = %s)",
+        (slug, slug),
+    ).fetchone()[0]
+    data = fetch.fetch_csv(conn, query, columns, aggregate=bound <= fetch.AGGREGATE_MAX_ROWS)
+    table = fetch.read_table(data, columns, {"change": pa.string(), "customer_id": pa.string()})
     return table.take(pc.sort_indices(table["customer_id"]))
-
-
-def _lookup(hashes: pa.ChunkedArray, mapping: dict[str, str]) -> pa.Array:
-    keys = pa.array(list(mapping), pa.string())
-    values = pa.array(list(mapping.values()), pa.string())
-    return pc.take(values, pc.index_in(hashes, value_set=keys))
 
 
 def decrypt_columns(
@@ -228,21 +189,27 @@ def decrypt_columns(
         return table, 0
     fetched: dict[str, tuple[list, list]] = {}
     for col in pii:
-        pii_type = PII_COLUMNS[col][0]
-        hashes, cts = fetched.setdefault(pii_type, ([], []))
-        hashes += table[f"{col}__hash"].to_pylist()
-        cts += table[f"{col}__ciphertext"].to_pylist()
-    plain = decrypt_fetched(
+        hashes, cts = fetched.setdefault(PII_COLUMNS[col][0], ([], []))
+        hashes.append(table[f"{col}__hash"].combine_chunks())
+        if f"{col}__ciphertext" in table.column_names:
+            cts.append(table[f"{col}__ciphertext"].combine_chunks())
+    plain, counts = decrypt_arrays(
         conn,
         keys,
-        fetched,
+        {
+            t: (pa.concat_arrays(h), pa.concat_arrays(c) if c else None)
+            for t, (h, c) in fetched.items()
+        },
         purpose=f"activation export of segment {slug}",
         actor=ACTOR,
         segment=slug,
         subject=export_id,
     )
+    offset = dict.fromkeys(plain, 0)  # columns sharing a type were concatenated in order
     for col in pii:
-        lookup = _lookup(table[f"{col}__hash"], plain[PII_COLUMNS[col][0]])
-        table = table.append_column(col, lookup)
-    table = table.drop_columns([f"{c}__{part}" for c in pii for part in ("hash", "ciphertext")])
-    return table, sum(len(v) for v in plain.values())
+        pii_type = PII_COLUMNS[col][0]
+        table = table.append_column(col, plain[pii_type].slice(offset[pii_type], table.num_rows))
+        offset[pii_type] += table.num_rows
+    helpers = {f"{c}__{part}" for c in pii for part in ("hash", "ciphertext")}
+    table = table.drop_columns([c for c in table.column_names if c in helpers])
+    return table, sum(c["decrypted"] for c in counts.values())
