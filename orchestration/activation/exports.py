@@ -22,13 +22,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-import psycopg
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from orchestration.activation import files
@@ -42,7 +41,7 @@ from orchestration.activation.delivery import (
     send_all,
 )
 from orchestration.activation.destinations import FILE_DESTINATIONS, push_destination
-from orchestration.activation.ledger import backlog_count, ensure_tables, last_success
+from orchestration.activation.ledger import advance, backlog_count, ensure_tables, last_success
 from orchestration.activation.members import (
     ACTOR,
     PII_COLUMNS,
@@ -132,8 +131,11 @@ def export_segment(
     if not spec.exports:
         result.status, result.reason = "skipped", f"{spec.source} has no `exports`"
         return result
-    with db.connect(url, autocommit=True) as lock, db.connect(url) as conn:
-        lock.execute("select pg_advisory_lock(hashtext(%s))", (f"cdp.activation:{slug}",))
+    # ``ledger`` holds the segment's advisory lock (session-level: commits keep it) and writes
+    # the closing transaction; ``conn`` does everything else
+    with db.connect(url) as ledger, db.connect(url) as conn:
+        ledger.execute("select pg_advisory_lock(hashtext(%s))", (f"cdp.activation:{slug}",))
+        ledger.commit()
         ensure_tables(conn)
         definition = (
             conn.execute(
@@ -181,18 +183,32 @@ def export_segment(
             result.status, result.reason = "skipped", "no change since the last export"
             return result
 
-        table, result.decrypted = decrypt_columns(
-            conn, keys, table, pii, slug=slug, export_id=export_id
+        # the server appends the new membership (uncommitted) while this process decrypts
+        # and writes files; it commits with the rest of the ledger, only after the files
+        background = ThreadPoolExecutor(1, thread_name_prefix=f"cdp-advance-{slug}")
+        advancing = background.submit(
+            advance,
+            ledger,
+            slug,
+            table["customer_id"].filter(is_entered),
+            table["customer_id"].filter(is_exited),
         )
-        conn.commit()  # the access audit stands even if the export fails below
-        members = table.filter(pc.invert(is_exited))
-        entered, exited = table.filter(is_entered), table.filter(is_exited)
-        conn.execute(
-            "insert into activation.exports (export_id, segment, run_id, rule_hash, status) "
-            "values (%s, %s, %s, %s, 'running')",
-            (export_id, slug, run_id, result.rule_hash),
-        )
-        conn.commit()
+        try:
+            table, result.decrypted = decrypt_columns(
+                conn, keys, table, pii, slug=slug, export_id=export_id
+            )
+            conn.commit()  # the access audit stands even if the export fails below
+            members = table.filter(pc.invert(is_exited))
+            entered, exited = table.filter(is_entered), table.filter(is_exited)
+            conn.execute(
+                "insert into activation.exports (export_id, segment, run_id, rule_hash, status) "
+                "values (%s, %s, %s, %s, 'running')",
+                (export_id, slug, run_id, result.rule_hash),
+            )
+            conn.commit()
+        except BaseException:
+            _abandon(background, advancing, ledger)
+            raise
         try:
             file_exports = [
                 (i, e) for i, e in enumerate(spec.exports) if e.destination in FILE_DESTINATIONS
@@ -228,53 +244,54 @@ def export_segment(
                 result.pruned = written.pruned
                 log(f"segments.{slug}: wrote {len(written.files)} files to {written.directory}")
 
-            with conn.transaction():
-                for i, export, dest in pushes:
-                    target, cols = dest.target(export), columns[i]
-                    new, gone = entered.select(cols), exited.select(cols)
-                    if not has_history(conn, slug, dest.name, target):
-                        new, gone = members.select(cols), gone.slice(0, 0)  # all new to it
-                    batches = dest.plan(ctx, export, new, gone)
-                    record_batches(
-                        conn,
-                        keys,
-                        segment=slug,
-                        destination=dest.name,
-                        target=target,
-                        batches=batches,
-                    )
-                _advance(conn, slug, entered["customer_id"], exited["customer_id"])
-                conn.execute(
-                    "update activation.exports set status = 'succeeded', members = %s, "
-                    "entered = %s, exited = %s, directory = %s, finished_at = now() "
-                    "where export_id = %s",
-                    (
-                        result.members,
-                        result.entered,
-                        result.exited,
-                        str(result.directory) if result.directory else None,
-                        export_id,
-                    ),
+            advancing.result()
+            background.shutdown()
+            # the ledger transaction: batches, membership, success, audit
+            for i, export, dest in pushes:
+                target, cols = dest.target(export), columns[i]
+                new, gone = entered.select(cols), exited.select(cols)
+                if not has_history(ledger, slug, dest.name, target):
+                    new, gone = members.select(cols), gone.slice(0, 0)  # all new to it
+                batches = dest.plan(ctx, export, new, gone)
+                record_batches(
+                    ledger,
+                    keys,
+                    segment=slug,
+                    destination=dest.name,
+                    target=target,
+                    batches=batches,
                 )
-                _audit(
-                    conn,
-                    "segment.exported",
-                    slug,
+            ledger.execute(
+                "update activation.exports set status = 'succeeded', members = %s, "
+                "entered = %s, exited = %s, directory = %s, finished_at = now() "
+                "where export_id = %s",
+                (
                     result.members,
+                    result.entered,
+                    result.exited,
+                    str(result.directory) if result.directory else None,
                     export_id,
-                    {
-                        "run_id": run_id,
-                        "rule_hash": result.rule_hash,
-                        "entered": result.entered,
-                        "exited": result.exited,
-                        "directory": result.directory,
-                        "files": {
-                            f.name: {"rows": f.rows, "sha256": f.sha256} for f in result.files
-                        },
-                        "destinations": [e.destination for e in spec.exports],
-                    },
-                )
+                ),
+            )
+            _audit(
+                ledger,
+                "segment.exported",
+                slug,
+                result.members,
+                export_id,
+                {
+                    "run_id": run_id,
+                    "rule_hash": result.rule_hash,
+                    "entered": result.entered,
+                    "exited": result.exited,
+                    "directory": result.directory,
+                    "files": {f.name: {"rows": f.rows, "sha256": f.sha256} for f in result.files},
+                    "destinations": [e.destination for e in spec.exports],
+                },
+            )
+            ledger.commit()
         except BaseException as exc:
+            _abandon(background, advancing, ledger)
             conn.rollback()
             conn.execute(
                 "update activation.exports set status = 'failed', error = %s, finished_at = now() "
@@ -292,54 +309,48 @@ def export_segment(
             conn.commit()
             raise
 
-        limits = httpx.Limits(
-            max_connections=policy.concurrency, max_keepalive_connections=policy.concurrency
-        )
-        with httpx.Client(timeout=policy.timeout_s, limits=limits) as client:
-            for _, export, dest in pushes:
-                target = dest.target(export)
-                report = DeliveryReport(dest.name, target)
-                batches = outstanding(conn, keys, slug, dest.name, target)
-                conn.commit()
-                report.backlog_resent = sum(b.export_id != export_id for b in batches)
-                send_all(
-                    url, batches, dest.sender(ctx, export, client), policy=policy, report=report
-                )
-                result.deliveries.append(report)
-                _audit(
-                    conn,
-                    "segment.delivered",
-                    slug,
-                    report.records_delivered,
-                    export_id,
-                    {"destination": dest.name, "target": _redact(target), **report.as_dict()},
-                )
-                conn.commit()
-                log(
-                    f"segments.{slug}: {dest.name} {_redact(target)}: {report.delivered}/"
-                    f"{report.batches} batches delivered, {report.failed} failed, "
-                    f"{report.retries} retries"
-                )
+        if pushes:  # a client loads the CA bundle (~0.1 s): only for push destinations
+            _deliver(conn, url, keys, slug, export_id, ctx, pushes, policy, result, log)
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _advance(conn: psycopg.Connection, slug: str, entered: pa.ChunkedArray, exited) -> None:
-    """What the destinations now know: the current membership. Entered ids are new to the
-    set by construction (computed under the segment's lock), so COPY appends them."""
-    if len(exited):
-        conn.execute(
-            "delete from activation.exported_members where segment = %s "
-            "and customer_id = any(string_to_array(%s, chr(31)))",
-            (slug, "\x1f".join(exited.to_pylist())),
-        )
-    if len(entered):
-        with (
-            conn.cursor() as cur,
-            cur.copy("copy activation.exported_members (segment, customer_id) from stdin") as copy,
-        ):
-            for customer_id in entered.to_pylist():
-                copy.write_row((slug, customer_id))
+def _deliver(conn, url, keys, slug, export_id, ctx, pushes, policy, result, log) -> None:
+    """Send every outstanding batch per push destination (older failures first), audit each."""
+    limits = httpx.Limits(
+        max_connections=policy.concurrency, max_keepalive_connections=policy.concurrency
+    )
+    with httpx.Client(timeout=policy.timeout_s, limits=limits) as client:
+        for _, export, dest in pushes:
+            target = dest.target(export)
+            report = DeliveryReport(dest.name, target)
+            batches = outstanding(conn, keys, slug, dest.name, target)
+            conn.commit()
+            report.backlog_resent = sum(b.export_id != export_id for b in batches)
+            send_all(url, batches, dest.sender(ctx, export, client), policy=policy, report=report)
+            result.deliveries.append(report)
+            _audit(
+                conn,
+                "segment.delivered",
+                slug,
+                report.records_delivered,
+                export_id,
+                {"destination": dest.name, "target": _redact(target), **report.as_dict()},
+            )
+            conn.commit()
+            log(
+                f"segments.{slug}: {dest.name} {_redact(target)}: {report.delivered}/"
+                f"{report.batches} batches delivered, {report.failed} failed, "
+                f"{report.retries} retries"
+            )
+
+
+def _abandon(background: ThreadPoolExecutor, advancing: Future, ledger) -> None:
+    """Wait for the background membership update, whatever it did, and undo it."""
+    background.shutdown(wait=True)
+    if not advancing.cancelled():
+        advancing.exception()  # the caller's error is the one that matters
+    ledger.rollback()
 
 
 def _redact(target: str) -> str:

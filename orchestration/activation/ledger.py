@@ -15,6 +15,8 @@ delivery ledger.
 from __future__ import annotations
 
 import psycopg
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 DDL = """
 create schema if not exists activation;
@@ -115,3 +117,31 @@ def segments_needing_export(conn: psycopg.Connection, slugs: list[str]) -> dict[
         elif backlog:
             out[slug] = "undelivered batches"
     return out
+
+
+def advance(
+    conn: psycopg.Connection,
+    segment: str,
+    entered: pa.Array | pa.ChunkedArray,
+    exited: pa.Array | pa.ChunkedArray,
+) -> None:
+    """Record what the destinations now know: the current membership, in the caller's
+    transaction. Entered ids are new to the set by construction (computed under the segment's
+    lock), so COPY appends them: one CSV buffer written by Arrow, not a Python call per row."""
+    if len(exited):
+        conn.execute(
+            "delete from activation.exported_members where segment = %s "
+            "and customer_id = any(string_to_array(%s, chr(31)))",
+            (segment, "\x1f".join(exited.to_pylist())),
+        )
+    if len(entered):
+        sink = pa.BufferOutputStream()
+        ids = pa.table({"segment": pa.repeat(segment, len(entered)), "customer_id": entered})
+        pacsv.write_csv(ids, sink, pacsv.WriteOptions(include_header=False))
+        with (
+            conn.cursor() as cur,
+            cur.copy(
+                "copy activation.exported_members (segment, customer_id) from stdin (format csv)"
+            ) as copy,
+        ):
+            copy.write(sink.getvalue())
