@@ -94,6 +94,7 @@ def read_table(data: bytes, columns: list, types: dict[str, pa.DataType] | None 
     return pacsv.read_csv(
         pa.py_buffer(data),
         read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 22),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),  # quoted text may hold them
         convert_options=pacsv.ConvertOptions(
             column_types=column_types,
             strings_can_be_null=True,

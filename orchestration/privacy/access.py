@@ -97,7 +97,7 @@ def decrypt_arrays(
     out: dict[str, pa.Array] = {}
     counts: dict[str, dict[str, int]] = {}
     for pii_type, (hashes, ciphertexts) in requests.items():
-        hashes = _combined(hashes)
+        hashes = _combined(hashes).cast(pa.string())
         encoded = pc.dictionary_encode(hashes)
         rows, distinct = encoded.indices, encoded.dictionary
         if ciphertexts is None:
