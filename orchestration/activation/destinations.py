@@ -22,13 +22,15 @@ FILE_DESTINATIONS = ("csv", "parquet")
 # destination name -> "module:attribute" of its PushDestination (imported on first use)
 PUSH_DESTINATIONS: dict[str, str] = {
     "webhook": "orchestration.activation.webhooks:DESTINATION",
-    # the connectors engineer's Klaviyo list destination plugs in with one line:
-    # "klaviyo_list": "orchestration.sources.connectors.klaviyo_list:DESTINATION",
+    "klaviyo_list": "orchestration.activation.klaviyo_list:DESTINATION",
 }
 
 
 class PushDestination(Protocol):
     name: str
+    # the columns its batches carry whatever the export says (None: the export's ``columns``,
+    # else the default columns)
+    columns: tuple[str, ...] | None
 
     def target(self, export: Export) -> str:
         """Where this export goes (URL, list id): the ledger's ``target``; no secrets."""

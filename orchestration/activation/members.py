@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from psycopg import sql
 
 from orchestration.activation import fetch
-from orchestration.activation.destinations import FILE_DESTINATIONS
+from orchestration.activation.destinations import FILE_DESTINATIONS, push_destination
 from orchestration.errors import CdpError
 from orchestration.privacy.access import decrypt_arrays
 from orchestration.privacy.vault import VaultKeys
@@ -61,6 +61,10 @@ def load_segment(directory: Path, slug: str) -> SegmentSpec:
 
 def export_columns(spec: SegmentSpec, index: int) -> list[str]:
     export = spec.exports[index]
+    if export.destination not in FILE_DESTINATIONS:
+        fixed = push_destination(export.destination).columns
+        if fixed:
+            return list(fixed)
     if export.columns:
         cols = list(dict.fromkeys(export.columns))
         return cols if "customer_id" in cols else ["customer_id", *cols]

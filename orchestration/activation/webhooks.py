@@ -140,6 +140,7 @@ class WebhookDestination:
     """The ``destination: webhook`` entry of a segment's ``exports``."""
 
     name = "webhook"
+    columns = None  # the export's columns
 
     def target(self, export: Export) -> str:
         return export.url or ""

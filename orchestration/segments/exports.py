@@ -7,6 +7,9 @@
         url: https://hooks.example.com/cdp
         secret_env: CDP_WEBHOOK_SECRET
         batch_size: 500             # optional
+      - destination: klaviyo_list   # activation/klaviyo_list.py
+        list_id: Xy12Ab
+        api_key_env: KLAVIYO_API_KEY
 
 Other keys are errors. Whether ``columns`` name catalog fields is checked by the compiler
 (``check_exports``) against the live catalog; PII columns come from the vault at export time.
@@ -26,19 +29,23 @@ EXPORT_KEYS = {
     "csv": ("destination", "columns"),
     "parquet": ("destination", "columns"),
     "webhook": ("destination", "url", "secret_env", "batch_size"),
+    "klaviyo_list": ("destination", "list_id", "api_key_env"),
 }
 ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 URL_RE = re.compile(r"^https?://[^\s/]+")
+LIST_ID_RE = re.compile(r"^[A-Za-z0-9]{1,64}$")
 MAX_BATCH = 100_000
 
 
 @dataclass(frozen=True)
 class Export:
-    destination: str  # csv | parquet | webhook
+    destination: str  # csv | parquet | webhook | klaviyo_list
     columns: tuple[str, ...] | None = None  # None: activation's default columns
     url: str | None = None
     secret_env: str | None = None
     batch_size: int | None = None
+    list_id: str | None = None  # klaviyo_list
+    api_key_env: str | None = None  # klaviyo_list
 
 
 def _hint(word: Any, choices: tuple[str, ...]) -> str:
@@ -100,8 +107,35 @@ def parse_exports(data: Any, err: Callable[[str, str], None]) -> list[Export]:
                 problems.append(
                     (f"{path}.batch_size", f"`{batch}` is not a whole number 1-{MAX_BATCH}")
                 )
+        if dest == "klaviyo_list":
+            list_id, key_env = item.get("list_id"), item.get("api_key_env")
+            if not isinstance(list_id, str) or not LIST_ID_RE.match(list_id):
+                problems.append(
+                    (
+                        f"{path}.list_id",
+                        f"list_id must be a Klaviyo list id (e.g. Xy12Ab), got `{list_id}`",
+                    )
+                )
+            if not isinstance(key_env, str) or not ENV_NAME_RE.match(key_env):
+                problems.append(
+                    (
+                        f"{path}.api_key_env",
+                        "api_key_env must name the environment variable holding the Klaviyo "
+                        f"private API key (e.g. KLAVIYO_API_KEY), got `{key_env}`",
+                    )
+                )
         for where, message in problems:
             err(where, message)
         if not problems:
-            out.append(Export(dest, tuple(columns) if columns else None, url, secret, batch))
+            out.append(
+                Export(
+                    dest,
+                    tuple(columns) if columns else None,
+                    url,
+                    secret,
+                    batch,
+                    item.get("list_id"),
+                    item.get("api_key_env"),
+                )
+            )
     return out
