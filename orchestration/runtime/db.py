@@ -114,6 +114,21 @@ def copy_csv(
             copy.write(chunk)
 
 
+def copy_binary(
+    conn: psycopg.Connection, table: str, columns: Iterable[str], chunks: Iterable
+) -> None:
+    """Stream a binary COPY payload (``runtime.pgbinary.encode_rows``) into ``table``."""
+    stmt = sql.SQL("copy {} ({}) from stdin (format binary)").format(
+        sql.Identifier(*table.split(".")),
+        sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+    )
+    # the payload is built already: written straight from this thread, which waits on the socket
+    # with the GIL released while the server parses
+    with conn.cursor() as cur, cur.copy(stmt) as copy:
+        for chunk in chunks:
+            copy.write(chunk)
+
+
 def frame_to_csv(frame) -> bytes:
     """A DataFrame as CSV bytes for ``copy_csv`` (no header; nulls empty, strings quoted).
 
