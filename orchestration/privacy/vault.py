@@ -17,6 +17,7 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,7 +105,7 @@ def normalize(values: pd.Series, pii_type: str) -> pd.Series:
 
 def blind_index(keys: VaultKeys, pii_type: str, normalized: str) -> str:
     msg = f"{pii_type}:{normalized}".encode()
-    return hmac.new(keys.index, msg, hashlib.sha256).hexdigest()
+    return hmac.digest(keys.index, msg, "sha256").hex()  # one-shot HMAC, same bytes
 
 
 # Names and addresses keep their written form in the vault ("Sarah", "12 Main St"): exports show
@@ -112,22 +113,83 @@ def blind_index(keys: VaultKeys, pii_type: str, normalized: str) -> str:
 DISPLAY_FORM_TYPES = ("name", "address")
 
 
+_NON_DIGITS = re.compile(r"\D")
+_SPACES = re.compile(r"\s+")
+
+
+def normalize_one(value, pii_type: str) -> str | None:
+    """``normalize`` for one value (the same Python string operations, without pandas)."""
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return None
+    s = (value if isinstance(value, str) else str(value)).strip()
+    if pii_type == "email":
+        s = s.lower()
+    elif pii_type == "phone":
+        digits = _NON_DIGITS.sub("", s)
+        if len(digits) < 7:
+            return None
+        s = "+" + ("1" + digits if len(digits) == 10 else digits)
+    elif pii_type in ("name", "address"):
+        s = _SPACES.sub(" ", s.lower())
+    else:
+        raise ValueError(f"unknown pii type {pii_type!r}; known: {', '.join(PII_TYPES)}")
+    return s or None
+
+
+def index_codes(keys: VaultKeys, values: pd.Series, pii_type: str):
+    """The work of ``index_series`` per distinct value: ``(codes, hashes, plain)`` where row i's
+    blind index is ``hashes[codes[i]]`` (code -1: missing) and ``plain`` maps each hash to the
+    plaintext to vault.
+
+    Normalization and HMAC run once per distinct written value, memoized per key for the
+    process (the same emails recur across tables, batches and re-runs), never per row."""
+    codes, raw = pd.factorize(values, use_na_sentinel=True)  # raw: distinct, first-seen order
+    memo = _memo(_INDEX_MEMO, keys.index)
+    display = pii_type in DISPLAY_FORM_TYPES
+    hashes: list[str | None] = []
+    plain: dict[str, str] = {}
+    for v in raw.tolist() if hasattr(raw, "tolist") else list(raw):
+        # 5551234567 and "5551234567" (or 1 and True) are equal keys, not equal inputs
+        key = (pii_type, v) if isinstance(v, str) else (pii_type, type(v).__name__, v)
+        got = memo.get(key)
+        if got is None:
+            norm = normalize_one(v, pii_type)
+            if norm is None:
+                got = (None, None)
+            else:
+                text = v if isinstance(v, str) else str(v)
+                shown = _SPACES.sub(" ", text.strip()) if display else norm
+                got = (blind_index(keys, pii_type, norm), shown)
+            memo[key] = got
+        h, shown = got
+        hashes.append(h)
+        if h is not None and h not in plain:  # names: the first written form seen
+            plain[h] = shown
+    return codes, hashes, plain
+
+
 def index_series(keys: VaultKeys, values: pd.Series, pii_type: str) -> tuple[pd.Series, dict]:
     """Blind indexes of a column, plus {hash: plaintext to vault} for each distinct value.
 
-    HMAC runs once per distinct normalized value, not per row. The plaintext is the normalized
-    value, or for names and addresses the first written form seen (trimmed)."""
-    norm = normalize(values, pii_type)
-    uniques = norm.dropna().unique()
-    hashes_ = {v: blind_index(keys, pii_type, v) for v in uniques}
-    hashed = norm.map(hashes_)
-    if pii_type in DISPLAY_FORM_TYPES:
-        shown = values.astype("string").str.strip().str.replace(r"\s+", " ", regex=True)
-        first = pd.DataFrame({"norm": norm, "shown": shown}).dropna().drop_duplicates("norm")
-        plain = {hashes_[n]: v for n, v in zip(first["norm"], first["shown"], strict=True)}
-    else:
-        plain = {h: v for v, h in hashes_.items()}
-    return hashed.astype(object).where(hashed.notna(), None), plain
+    The plaintext is the normalized value, or for names and addresses the first written form
+    seen (trimmed). See ``index_codes``."""
+    codes, hashes, plain = index_codes(keys, values, pii_type)
+    per_code = np.array([*hashes, None], dtype=object)  # code -1 picks the trailing None
+    return pd.Series(per_code[codes], index=values.index, dtype=object), plain
+
+
+# Per-key memos, bounded, shared by the landing threads (dict operations are atomic; a race
+# only computes a value twice). Keyed by the derived key itself so two keys never mix.
+_INDEX_MEMO: dict[bytes, dict] = {}
+_CIPHER_MEMO: dict[bytes, dict] = {}
+_MEMO_MAX = 2_000_000
+
+
+def _memo(store: dict[bytes, dict], key: bytes) -> dict:
+    memo = store.setdefault(key, {})
+    if len(memo) > _MEMO_MAX:
+        memo.clear()
+    return memo
 
 
 def encrypt(keys: VaultKeys, pii_type: str, value_hash: str, plaintext: str) -> bytes:
@@ -143,17 +205,32 @@ def decrypt(keys: VaultKeys, pii_type: str, value_hash: str, ciphertext: bytes) 
 
 
 def encrypt_many(keys: VaultKeys, pii_type: str, values: dict[str, str]) -> pd.DataFrame:
-    """Vault rows for {hash: plaintext}: columns pii_type, value_hash, ciphertext (hex), key_id."""
+    """Vault rows for {hash: plaintext}: columns pii_type, value_hash, ciphertext (hex), key_id.
+
+    A value encrypted before in this process reuses its ciphertext (same plaintext, hash and
+    nonce, so nothing new is revealed): the vault keeps one row per hash anyway."""
     aes = AESGCM(keys.encryption)
-    n = len(values)
-    nonces = np.frombuffer(os.urandom(12 * n), dtype=np.uint8).reshape(n, 12) if n else []
-    rows = []
-    for (value_hash, plaintext), nonce in zip(values.items(), nonces, strict=True):
-        nonce_b = bytes(nonce)
-        aad = f"{pii_type}:{value_hash}".encode()
-        rows.append((value_hash, (nonce_b + aes.encrypt(nonce_b, plaintext.encode(), aad)).hex()))
-    frame = pd.DataFrame(rows, columns=["value_hash", "ciphertext"])
-    frame.insert(0, "pii_type", pii_type)
-    frame["ciphertext"] = "\\x" + frame["ciphertext"]
-    frame["key_id"] = keys.key_id
-    return frame
+    memo = _memo(_CIPHER_MEMO, keys.encryption)
+    blobs = []
+    fresh = iter(())  # nonces, drawn in one call for the values not encrypted before
+    for value_hash, plaintext in values.items():
+        blob = memo.get((pii_type, value_hash, plaintext))
+        if blob is None:
+            nonce = next(fresh, None)
+            if nonce is None:
+                pool = os.urandom(12 * len(values))
+                fresh = (pool[i : i + 12] for i in range(0, len(pool), 12))
+                nonce = next(fresh)
+            aad = f"{pii_type}:{value_hash}".encode()
+            blob = "\\x" + (nonce + aes.encrypt(nonce, plaintext.encode(), aad)).hex()
+            memo[(pii_type, value_hash, plaintext)] = blob
+        blobs.append(blob)
+    return pd.DataFrame(
+        {
+            "pii_type": pii_type,
+            "value_hash": list(values),
+            "ciphertext": blobs,
+            "key_id": keys.key_id,
+        },
+        columns=["pii_type", "value_hash", "ciphertext", "key_id"],
+    )

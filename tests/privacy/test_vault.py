@@ -9,6 +9,8 @@ import stat
 import pandas as pd
 import pytest
 from cryptography.exceptions import InvalidTag
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from orchestration.errors import CdpError
 from orchestration.privacy import vault
@@ -90,3 +92,45 @@ def test_names_keep_their_written_form_emails_their_normal_form():
     assert sorted(plain.values()) == ["Mary Ann", "Sarah"]
     _, emails = vault.index_series(KEYS, pd.Series([" Jane@Shop.COM "]), "email")
     assert list(emails.values()) == ["jane@shop.com"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.text(alphabet=st.characters(codec="utf-8"), max_size=20),
+            st.from_regex(r"\s*[A-Za-z0-9 ().+-]{0,16}\s*", fullmatch=True),
+            st.integers(min_value=0, max_value=10**12),
+        ),
+        max_size=12,
+    ),
+    st.sampled_from(vault.PII_TYPES),
+)
+def test_the_per_value_normalization_is_the_vectorised_one(values, pii_type):
+    # index_series normalizes distinct values one by one; normalize() is the documented rule
+    series = pd.Series(values, dtype=object)
+    expected = [None if pd.isna(v) else v for v in vault.normalize(series, pii_type)]
+    assert [vault.normalize_one(v, pii_type) for v in values] == expected
+    hashed, plain = vault.index_series(KEYS, series, pii_type)
+    want = [None if v is None else vault.blind_index(KEYS, pii_type, v) for v in expected]
+    assert hashed.tolist() == want
+    assert set(plain) == {h for h in want if h is not None}
+
+
+def test_memoized_indexes_keep_keys_types_and_inputs_apart():
+    other = vault.VaultKeys.from_master(b"o" * 32)
+    a, _ = vault.index_series(KEYS, pd.Series(["5552013344"]), "phone")
+    b, _ = vault.index_series(other, pd.Series(["5552013344"]), "phone")
+    assert a[0] != b[0]  # the memo is per key
+    # 5552013344.0 (a float) is not the string "5552013344": its text has a trailing ".0"
+    c, _ = vault.index_series(KEYS, pd.Series([5552013344.0, "5552013344"], dtype=object), "phone")
+    assert c[0] == vault.blind_index(KEYS, "phone", "+55520133440") and c[1] == a[0]
+    # a repeated value encrypts to one ciphertext that still decrypts
+    first = vault.encrypt_many(KEYS, "email", {"h1": "a@b.c"})
+    again = vault.encrypt_many(KEYS, "email", {"h1": "a@b.c", "h2": "d@e.f"})
+    assert again.loc[0, "ciphertext"] == first.loc[0, "ciphertext"]
+    for _, row in again.iterrows():
+        blob = bytes.fromhex(row["ciphertext"][2:])
+        plain = {"h1": "a@b.c", "h2": "d@e.f"}[row["value_hash"]]
+        assert vault.decrypt(KEYS, "email", row["value_hash"], blob) == plain
