@@ -1,5 +1,5 @@
 {{
-    config(post_hook=["{{ index_on(['customer_id'], unique=true) }}", "{{ analyze_this() }}"])
+    config(post_hook=["{{ index_on(['customer_id'], unique=true) }}", "{{ analyze_this(['customer_id']) }}"])
 }}
 {#- One row per unified customer: ids per source and every rollup, measured at as_of_date. -#}
 

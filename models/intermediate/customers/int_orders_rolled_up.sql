@@ -3,7 +3,7 @@
         post_hook=[
             "{{ index_on(['order_id'], unique=true) }}",
             "{{ index_on(['customer_id', 'ordered_at']) }}",
-            "{{ analyze_this() }}",
+            "{{ analyze_this(['order_id', 'customer_id', 'ordered_at', 'order_date', 'is_cancelled']) }}",
         ],
     )
 }}

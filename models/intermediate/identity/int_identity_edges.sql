@@ -1,7 +1,6 @@
 {{
     config(
         post_hook=[
-            "{{ index_on(['node_key']) }}",
             "{{ analyze_this() }}",
         ],
     )

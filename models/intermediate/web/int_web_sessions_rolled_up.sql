@@ -2,8 +2,7 @@
     config(
         pre_hook="set work_mem = '256MB'",
         post_hook=[
-            "{{ index_on(['client_key']) }}",
-            "{{ analyze_this() }}",
+            "{{ analyze_this(['session_key', 'user_pseudo_id', 'stream_id', 'user_id', 'session_date']) }}",
         ],
     )
 }}

@@ -2,7 +2,7 @@
     config(
         post_hook=[
             "{{ index_on(['customer_id'], unique=true) }}",
-            "{{ analyze_this() }}",
+            "{{ analyze_this(['customer_id']) }}",
         ],
     )
 }}

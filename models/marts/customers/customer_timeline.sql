@@ -4,6 +4,7 @@
         post_hook=[
             "{{ index_on(['customer_id', 'occurred_at']) }}",
             "{{ index_on(['event_type', 'occurred_at']) }}",
+            "{{ analyze_this(['timeline_event_id', 'customer_id', 'event_type', 'occurred_at']) }}",
         ],
     )
 }}

@@ -3,7 +3,7 @@
         post_hook=[
             "{{ index_on(['customer_id'], unique=true) }}",
             "{{ index_on(['lifecycle_stage']) }}",
-            "{{ analyze_this() }}",
+            "{{ analyze_this(['customer_id', 'lifecycle_stage', 'subscription_status']) }}",
         ],
     )
 }}
