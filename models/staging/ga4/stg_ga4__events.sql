@@ -4,6 +4,29 @@ source as (
     select * from {{ source('raw_ga4', 'events') }}
 ),
 
+params as (
+    -- event_params as text once per event (OFFSET 0 keeps PostgreSQL from inlining this step
+    -- into the next, which would repeat the json-to-text cast for every reference)
+    select
+        *,
+        event_params::text as params_text
+    from source
+    offset 0
+),
+
+param_rests as (
+    -- the text after each wanted parameter's key, found once per parameter (see macros/ga4.sql)
+    select
+        *,
+        {{ ga4_param_rest('params_text', 'ga_session_id', 'int') }} as ga_session_id_rest,
+        {{ ga4_param_rest('params_text', 'ga_session_number', 'int') }} as ga_session_number_rest,
+        {{ ga4_param_rest('params_text', 'page_location') }} as page_location_rest,
+        {{ ga4_param_rest('params_text', 'source') }} as source_rest,
+        {{ ga4_param_rest('params_text', 'medium') }} as medium_rest
+    from params
+    offset 0
+),
+
 parsed as (
     select
         stream_id,
@@ -12,11 +35,13 @@ parsed as (
         event_name,
         event_date,
         nullif(user_id, '') as user_id,
-        {{ ga4_param('event_params::text', 'ga_session_id', 'int') }} as ga_session_id,
-        {{ ga4_param('event_params::text', 'ga_session_number', 'int') }} as ga_session_number,
-        {{ ga4_param('event_params::text', 'page_location') }} as page_location,
-        {{ ga4_param('event_params::text', 'source') }} as session_source,
-        {{ ga4_param('event_params::text', 'medium') }} as session_medium,
+        {{ ga4_param('ga_session_id_rest', 'params_text', 'ga_session_id', 'int') }}
+            as ga_session_id,
+        {{ ga4_param('ga_session_number_rest', 'params_text', 'ga_session_number', 'int') }}
+            as ga_session_number,
+        {{ ga4_param('page_location_rest', 'params_text', 'page_location') }} as page_location,
+        {{ ga4_param('source_rest', 'params_text', 'source') }} as session_source,
+        {{ ga4_param('medium_rest', 'params_text', 'medium') }} as session_medium,
         platform,
         device_category,
         geo_country,
@@ -26,21 +51,23 @@ parsed as (
         ecommerce_transaction_id,
         ecommerce_purchase_revenue,
         _loaded_at
-    from source
+    from param_rests
 ),
 
 latest as (
-    -- the export has no event id: one event is one stream, device, timestamp and name
-    -- (byte-order collation: sorting by locale rules is several times slower)
+    -- the export has no event id: one event is one stream, device, timestamp and name.
+    -- The microsecond timestamp leads the sort: it is nearly unique, so most comparisons end at
+    -- one integer (2-3x faster than leading with the stream id every event of a stream shares);
+    -- byte-order collation for the text keys (sorting by locale rules is several times slower)
     select distinct on (
-        stream_id collate "C", user_pseudo_id collate "C", event_timestamp, event_name collate "C"
+        event_timestamp, user_pseudo_id collate "C", stream_id collate "C", event_name collate "C"
     )
         *
     from parsed
     order by
-        stream_id collate "C",
-        user_pseudo_id collate "C",
         event_timestamp,
+        user_pseudo_id collate "C",
+        stream_id collate "C",
         event_name collate "C",
         _loaded_at desc
 ),
