@@ -1,17 +1,22 @@
-"""Raw landing: a producer's DataFrame becomes one batch in ``raw_<source>.<entity>``.
+"""Raw landing: a producer's frame becomes one batch in ``raw_<source>.<entity>``.
 
 The contract (DESIGN.md): PII is encrypted into ``pii.vault`` and replaced by blind indexes before
 anything lands; rows are validated and bad ones go to ``ops.rejected_records`` with the reason and
 payload (PII already replaced), so ``received = loaded + rejected``; the good rows are bulk-loaded
 with COPY; the batch is recorded in ``ops.load_batches``. Everything of one batch commits in one
 transaction, and a batch whose payload was loaded before is skipped, so re-runs add nothing.
+
+A frame is a pandas DataFrame or a pyarrow Table. Columns that already carry their type (Arrow
+strings, int64, timestamps...) are landed without a Python loop per value: validation works on
+whole columns (``validation``), COPY uses PostgreSQL's binary format built from the Arrow
+buffers (``runtime.pgbinary``), and the batch id hashes the typed columns' buffers.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -20,12 +25,23 @@ import orjson
 import pandas as pd
 import psycopg
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from orchestration.errors import CdpError
 from orchestration.privacy.blocklist import Blocklist
-from orchestration.privacy.vault import VaultKeys, encrypt_many, index_series, normalize
-from orchestration.runtime.db import connect, copy_csv, frame_chunks, frame_to_csv
+from orchestration.privacy.vault import VaultKeys, encrypt_many, index_codes, normalize
+from orchestration.runtime.db import connect, copy_binary, copy_csv, frame_chunks
+from orchestration.runtime.pgbinary import copy_order, encode_rows
 from orchestration.sources.schemas import RawTable
+from orchestration.sources.validation import (
+    check,
+    column_values,
+    shown,
+    string_bytes,
+    string_offsets,
+)
+
+Frame = pd.DataFrame | pa.Table
 
 
 @dataclass(frozen=True)
@@ -39,18 +55,36 @@ class LoadResult:
     seconds: float
 
 
-def payload_sha256(table: RawTable, frame: pd.DataFrame) -> str:
-    """A content hash of the producer's rows (vectorised row hashes, then sha256)."""
-    digest = hashlib.sha256(f"{table.qualified}|{','.join(frame.columns)}|".encode())
-    if len(frame):
-        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    return digest.hexdigest()
+@dataclass
+class Prepared:
+    """A batch ready to land: typed columns in COPY order, rejected rows and why, content hash."""
+
+    names: list[str]
+    types: list[str]
+    arrays: list[pa.Array]
+    source: dict  # landed column -> the producer's values (PII already replaced)
+    bad: np.ndarray  # row numbers (0-based) rejected
+    reasons: list[str]
+    sha256: str
+
+    @property
+    def received(self) -> int:
+        return len(self.arrays[0]) if self.arrays else 0
 
 
-def check_columns(table: RawTable, frame: pd.DataFrame) -> None:
+def num_rows(frame: Frame) -> int:
+    return frame.num_rows if isinstance(frame, pa.Table) else len(frame)
+
+
+def _names(frame: Frame) -> list[str]:
+    return list(frame.column_names if isinstance(frame, pa.Table) else frame.columns)
+
+
+def check_columns(table: RawTable, frame: Frame) -> None:
     expected = table.input_columns
-    missing = [c for c in expected if c not in frame.columns]
-    unknown = [c for c in frame.columns if c not in expected]
+    names = _names(frame)
+    missing = [c for c in expected if c not in names]
+    unknown = [c for c in names if c not in expected]
     if missing or unknown:
         parts = []
         if missing:
@@ -63,7 +97,7 @@ def check_columns(table: RawTable, frame: pd.DataFrame) -> None:
 def load_frame(
     conn: psycopg.Connection,
     table: RawTable,
-    frame: pd.DataFrame,
+    frame: Frame,
     *,
     keys: VaultKeys,
     blocklist: Blocklist,
@@ -73,51 +107,76 @@ def load_frame(
     twice are recognised and skipped."""
     started = time.perf_counter()
     check_columns(table, frame)
-    frame = frame[table.input_columns].reset_index(drop=True)
-    protected, vault_rows, blocked = _protect_pii(table, frame, keys, blocklist)
+    source, vault_rows, blocked = _protect_pii(table, frame, keys, blocklist)
     # JSON text is checked by PostgreSQL during COPY (json columns); only when that fails is
     # every value parsed in Python to find and reject the bad rows.
-    landed, reasons, payload, sha = _prepare(table, protected, producer, strict_json=False)
+    batch = prepare(table, source, producer, strict_json=False)
     try:
-        return _land(
-            conn,
-            table,
-            frame,
-            landed,
-            reasons,
-            payload,
-            sha,
-            vault_rows,
-            blocked,
-            producer,
-            started,
-        )
-    except psycopg.errors.InvalidTextRepresentation:
+        return _land(conn, table, batch, vault_rows, blocked, producer, started)
+    except (psycopg.errors.InvalidTextRepresentation, psycopg.errors.CharacterNotInRepertoire):
+        # bad JSON syntax, or a NUL byte (not looked for in JSON up front, see validation)
         if not any(t in ("json", "jsonb") for _, t in table.columns):
             raise
-    landed, reasons, payload, sha = _prepare(table, protected, producer, strict_json=True)
-    return _land(
-        conn, table, frame, landed, reasons, payload, sha, vault_rows, blocked, producer, started
-    )
+    batch = prepare(table, source, producer, strict_json=True)
+    return _land(conn, table, batch, vault_rows, blocked, producer, started)
 
 
-def _prepare(table: RawTable, protected: pd.DataFrame, producer: str, *, strict_json: bool):
-    landed, reasons = _validate(table, protected, strict_json=strict_json)
-    bad = reasons.notna().to_numpy()
-    arrow = pa.Table.from_pandas(landed, preserve_index=False)
-    good = arrow.filter(pa.array(~bad)) if bad.any() else arrow
-    payload = frame_to_csv(good)
-    digest = hashlib.sha256(f"{table.qualified}|{producer}|".encode())
-    digest.update(hashlib.sha256(frame_to_csv(arrow)).digest() if bad.any() else payload)
-    return landed, reasons, payload, digest.hexdigest()
+def prepare(table: RawTable, source: dict, producer: str, *, strict_json: bool) -> Prepared:
+    """Type and validate every landed column, collect rejections, hash the typed batch."""
+    columns = list(table.columns) + [(p.hash_column, "text") for p in table.pii]
+    columns = [columns[i] for i in copy_order([t for _, t in columns])]
+    names, types, arrays, problems = [], [], [], []
+    for name, pgtype in columns:
+        checked = check(source[name], pgtype, strict_json=strict_json)
+        names.append(name)
+        types.append(pgtype)
+        arrays.append(checked.typed)
+        if checked.bad is not None:
+            rows = np.flatnonzero(checked.bad)
+            texts = shown(source[name], rows)
+            problems.append((rows, [f"column {name}: '{s}' {checked.what}" for s in texts]))
+    for name in table.required:
+        typed = arrays[names.index(name)]
+        if typed.null_count:
+            rows = np.flatnonzero(typed.is_null().to_numpy(zero_copy_only=False))
+            problems.append((rows, [f"column {name}: required value is missing"] * len(rows)))
+    by_row: dict[int, list[str]] = {}
+    for rows, messages in problems:
+        for row, message in zip(rows.tolist(), messages, strict=True):
+            by_row.setdefault(row, []).append(message)
+    bad = np.array(sorted(by_row), dtype=np.int64)
+    reasons = ["; ".join(by_row[r]) for r in bad.tolist()]
+    sha = _digest(table, producer, names, types, arrays, bad, reasons)
+    return Prepared(names, types, arrays, source, bad, reasons, sha)
 
 
-def _land(
-    conn, table, frame, landed, reasons, payload, sha, vault_rows, blocked, producer, started
-) -> LoadResult:
-    bad = reasons.notna().to_numpy()
-    n_good = len(landed) - int(bad.sum())
-    batch_id = f"{table.source}.{table.entity}.{sha[:20]}"
+def _digest(table, producer, names, types, arrays, bad, reasons) -> str:
+    """sha256 of the typed batch: per column its validity and values as Arrow lays them out
+    (string lengths and bytes; int64 units for numbers, microseconds for timestamps), plus the
+    rejected rows. The same records hash the same whether they came as pandas or Arrow, CSV text
+    or typed values, and whatever the wire format of the COPY."""
+    rows = len(arrays[0]) if arrays else 0
+    digest = hashlib.sha256(f"{table.qualified}|{producer}|{rows}|".encode())
+    for name, pgtype, arr in zip(names, types, arrays, strict=True):
+        digest.update(f"{name}:{pgtype}|{arr.null_count}|".encode())
+        if arr.null_count:
+            digest.update(np.packbits(arr.is_valid().to_numpy(zero_copy_only=False)).tobytes())
+            fill = "" if pa.types.is_string(arr.type) else pa.scalar(0).cast(arr.type)
+            arr = pc.fill_null(arr, fill)
+        if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+            digest.update(np.diff(string_offsets(arr)).astype("<i8").tobytes())
+            digest.update(string_bytes(arr))  # hashlib releases the GIL on large buffers
+        else:
+            digest.update(np.ascontiguousarray(arr.to_numpy(zero_copy_only=False)).tobytes())
+    if len(bad):
+        digest.update(orjson.dumps([bad.tolist(), reasons]))
+    return digest.hexdigest()
+
+
+def _land(conn, table, batch: Prepared, vault_rows, blocked, producer, started) -> LoadResult:
+    n_bad = len(batch.bad)
+    n_good = batch.received - n_bad
+    batch_id = f"{table.source}.{table.entity}.{batch.sha256[:20]}"
     started_at = datetime.now(UTC)
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (batch_id,))
@@ -128,11 +187,19 @@ def _land(
         ).fetchone()
         if done:
             return LoadResult(table.qualified, batch_id, *done, True, time.perf_counter() - started)
+        arrays = batch.arrays
+        if n_bad:
+            keep = np.ones(batch.received, dtype=bool)
+            keep[batch.bad] = False
+            mask = pa.array(keep)
+            arrays = [a.filter(mask) for a in arrays]
+        # encoded only now: a batch loaded before costs its validation and hash, not this
+        payload = encode_rows(list(zip(arrays, batch.types, strict=True)))
         # _batch_id and _loaded_at come from the raw tables' column defaults
         conn.execute("select set_config('cdp.batch_id', %s, true)", (batch_id,))
-        copy_csv(conn, table.qualified, landed.columns, _split(payload))
-        if bad.any():
-            _reject(conn, table, batch_id, landed.loc[bad], reasons[bad])
+        copy_binary(conn, table.qualified, batch.names, payload)
+        if n_bad:
+            _reject(conn, table, batch_id, batch)
         for rows, target in ((vault_rows, "pii.vault"), (blocked, "pii.blocked_values")):
             if len(rows):
                 _insert_new(conn, target, rows)
@@ -145,19 +212,19 @@ def _land(
                 table.source,
                 table.entity,
                 producer,
-                sha,
-                len(frame),
+                batch.sha256,
+                batch.received,
                 n_good,
-                int(bad.sum()),
+                n_bad,
                 started_at,
             ),
         )
     return LoadResult(
         table.qualified,
         batch_id,
-        len(frame),
+        batch.received,
         n_good,
-        int(bad.sum()),
+        n_bad,
         False,
         time.perf_counter() - started,
     )
@@ -165,7 +232,7 @@ def _land(
 
 def load_frames(
     url: str,
-    frames: list[tuple[RawTable, pd.DataFrame]],
+    frames: list[tuple[RawTable, Frame]],
     *,
     keys: VaultKeys,
     blocklist: Blocklist,
@@ -177,34 +244,49 @@ def load_frames(
     """Land several tables concurrently; one result per table (its batches summed).
 
     A large frame is cut into batches of ``rows_per_batch`` rows (deterministically, so a re-run
-    recognises each one), each with its own connection and transaction: PostgreSQL parses a COPY
-    on one core per backend, so two at once keep both cores busy. A failure leaves whole batches
-    landed or not, and a re-run lands only the missing ones. Largest first."""
+    recognises each one), each with its own connection and transaction: PostgreSQL runs a COPY
+    on one core per backend, and the Python side of a batch (validation, encoding, hashing) is
+    mostly Arrow and numpy kernels that release the GIL, so two batches at once keep both cores
+    busy. A failure leaves whole batches landed or not, and a re-run lands only the missing ones.
+    Largest first."""
     from concurrent.futures import ThreadPoolExecutor
 
+    def cut(frame: Frame, start: int) -> Frame:
+        if isinstance(frame, pa.Table):
+            return frame.slice(start, rows_per_batch)
+        return frame.iloc[start : start + rows_per_batch]
+
     work = [
-        (table, frame.iloc[start : start + rows_per_batch])
+        (table, cut(frame, start))
         for table, frame in frames
-        for start in range(0, max(len(frame), 1), rows_per_batch)
+        for start in range(0, max(num_rows(frame), 1), rows_per_batch)
     ]
-    work.sort(key=lambda item: -len(item[1]))
+    work.sort(key=lambda item: -num_rows(item[1]))
+
+    local, opened = threading.local(), []
 
     def land_one(item):
         table, frame = item
+        if getattr(local, "conn", None) is None:  # one connection per worker, reused
+            local.conn = connect(url)
+            opened.append(local.conn)
         for attempt in range(3):
             try:
-                with connect(url) as conn:
-                    return load_frame(
-                        conn, table, frame, keys=keys, blocklist=blocklist, producer=producer
-                    )
+                return load_frame(
+                    local.conn, table, frame, keys=keys, blocklist=blocklist, producer=producer
+                )
             except psycopg.errors.DeadlockDetected:
                 # the batch rolled back whole; another batch shared vault keys with it
                 if attempt == 2:
                     raise
                 time.sleep(0.2 * (attempt + 1))
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        results = list(pool.map(land_one, work))
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            results = list(pool.map(land_one, work))
+    finally:
+        for conn in opened:
+            conn.close()
     combined = []
     for table, _ in frames:
         parts = [r for r in results if r.table == table.qualified]
@@ -222,33 +304,33 @@ def load_frames(
     return combined
 
 
-def _split(payload: bytes, size: int = 8 << 20) -> Iterator[bytes]:
-    """CSV bytes in ~8 MB pieces for the COPY sender thread (COPY accepts any split)."""
-    view = memoryview(payload)
-    for start in range(0, len(payload), size):
-        yield view[start : start + size]
-
-
 def _protect_pii(
-    table: RawTable, frame: pd.DataFrame, keys: VaultKeys, blocklist: Blocklist
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Replace plaintext PII with blind indexes; return vault rows and blocked hashes."""
-    out = frame.copy() if table.pii else frame
+    table: RawTable, frame: Frame, keys: VaultKeys, blocklist: Blocklist
+) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """The landed columns' values with plaintext PII replaced by blind indexes; vault rows and
+    blocked hashes."""
+    source = {name: column_values(frame, name) for name, _ in table.columns}
     vault_parts, blocked_parts = [], []
     for pii in table.pii:
-        hashed, plain_by_hash = index_series(keys, frame[pii.column], pii.pii_type)
-        out[pii.hash_column] = hashed
-        del out[pii.column]
+        values = column_values(frame, pii.column)
+        if isinstance(values, pa.Array):
+            values = values.to_pandas()  # PII tables are small; the vault code is pandas
+        codes, hashes, plain_by_hash = index_codes(keys, values, pii.pii_type)
+        source[pii.hash_column] = pa.array(hashes, type=pa.string()).take(
+            pa.array(codes, mask=codes < 0)
+        )
         if plain_by_hash:
             vault_parts.append(encrypt_many(keys, pii.pii_type, plain_by_hash))
         if pii.pii_type in ("email", "phone"):
-            values = pd.Series(list(plain_by_hash.values()), dtype="string")
-            flags = blocklist.flags(values, pii.pii_type).to_numpy()
-            if flags.any():
-                hashes = np.array(list(plain_by_hash.keys()))[flags]
+            hashes_blocked = _blocked(blocklist, pii.pii_type, plain_by_hash)
+            if hashes_blocked:
                 blocked_parts.append(
                     pd.DataFrame(
-                        {"pii_type": pii.pii_type, "value_hash": hashes, "rule": "blocklist"}
+                        {
+                            "pii_type": pii.pii_type,
+                            "value_hash": hashes_blocked,
+                            "rule": "blocklist",
+                        }
                     )
                 )
     vault = pd.concat(vault_parts) if vault_parts else pd.DataFrame()
@@ -257,119 +339,32 @@ def _protect_pii(
         vault = vault.drop_duplicates(["pii_type", "value_hash"])
     if len(blocked):
         blocked = blocked.drop_duplicates(["pii_type", "value_hash"])
-    return out, vault, blocked
+    return source, vault, blocked
 
 
-_BOOL = {
-    "true": True,
-    "t": True,
-    "1": True,
-    "yes": True,
-    "false": False,
-    "f": False,
-    "0": False,
-    "no": False,
-}
+_BLOCKED_MEMO: dict[int, tuple[Blocklist, dict]] = {}
 
 
-def _validate(
-    table: RawTable, frame: pd.DataFrame, strict_json: bool = True
-) -> tuple[pd.DataFrame, pd.Series]:
-    """Typed columns and, per row, why it is rejected (None when it is fine).
-
-    Columns that already have the right dtype (what the generator and connectors hand over) skip
-    parsing; only text input is parsed, so validation stays cheap at millions of rows."""
-    out = frame.copy()
-    problems: list[pd.Series] = []
-
-    def flag(col: str, bad: pd.Series, what: str) -> None:
-        if bad.any():
-            shown = frame[col].astype("string").str.slice(0, 60).fillna("")
-            message = f"column {col}: '" + shown + f"' {what}"
-            problems.append(message.where(bad, None).astype(object))
-
-    for col, pgtype in table.columns:
-        raw = frame[col]
-        is_int = pgtype in ("bigint", "integer")
-        if is_int or pgtype.startswith("numeric"):
-            num = raw if pd.api.types.is_numeric_dtype(raw) else pd.to_numeric(raw, errors="coerce")
-            bad = _present(raw) & num.isna()
-            if is_int:
-                bad |= num.notna() & (num != np.floor(num.fillna(0)))
-                out[col] = num.where(~bad).astype("Int64")
-            else:
-                out[col] = num.where(~bad)
-            flag(col, bad, f"is not a valid {pgtype}")
-        elif pgtype == "timestamptz":
-            if pd.api.types.is_datetime64_any_dtype(raw):
-                out[col] = raw if raw.dt.tz is not None else raw.dt.tz_localize("UTC")
-                continue
-            ts = pd.to_datetime(raw, utc=True, errors="coerce", format="ISO8601")
-            bad = _present(raw) & ts.isna()
-            out[col] = ts.where(~bad)
-            flag(col, bad, "is not a timestamp")
-        elif pgtype == "boolean":
-            if pd.api.types.is_bool_dtype(raw):
-                continue
-            mapped = raw.map(lambda v: _BOOL.get(str(v).strip().lower()) if pd.notna(v) else None)
-            bad = _present(raw) & mapped.isna()
-            out[col] = mapped.where(~bad).astype("boolean")
-            flag(col, bad, "is not a boolean")
-        elif pgtype in ("json", "jsonb") and (strict_json or raw.dtype != object):
-            values = [
-                orjson.dumps(v).decode() if isinstance(v, dict | list) else v for v in raw.tolist()
-            ]
-            out[col] = values
-            bad = pd.Series(_json_invalid(values), index=frame.index)
-            flag(col, bad, "is not valid JSON")
-    for col in table.required:
-        missing = out[col].isna()
-        if missing.any():
-            problems.append(
-                pd.Series(
-                    np.where(missing, f"column {col}: required value is missing", None),
-                    index=frame.index,
-                    dtype=object,
-                )
-            )
-    if not problems:
-        return out, pd.Series(None, index=frame.index, dtype=object)
-    joined = pd.concat(problems, axis=1)
-    reasons = joined.apply(lambda row: "; ".join(v for v in row if isinstance(v, str)), axis=1)
-    return out, reasons.where(reasons != "", None)
+def _blocked(blocklist: Blocklist, pii_type: str, plain_by_hash: dict[str, str]) -> list[str]:
+    """Hashes whose normalized value is on the blocklist; each value is checked once per
+    blocklist for the process (the same identifiers recur in every table and batch)."""
+    held = _BLOCKED_MEMO.get(id(blocklist))
+    if held is None or held[0] is not blocklist:
+        held = _BLOCKED_MEMO[id(blocklist)] = (blocklist, {})
+    memo = held[1]
+    if len(memo) > 2_000_000:
+        memo.clear()
+    new = [v for v in plain_by_hash.values() if (pii_type, v) not in memo]
+    if new:
+        flags = blocklist.flags(pd.Series(new, dtype="string"), pii_type).tolist()
+        memo.update(zip(((pii_type, v) for v in new), flags, strict=True))
+    return [h for h, v in plain_by_hash.items() if memo[(pii_type, v)]]
 
 
-def _present(raw: pd.Series) -> pd.Series:
-    """Non-null and, for text, non-empty."""
-    present = raw.notna()
-    if raw.dtype == object:
-        present &= raw.astype(str).str.len() > 0
-    return present
-
-
-def _json_invalid(values: list) -> np.ndarray:
-    """True where a value is neither null nor valid JSON text."""
-    loads, err = orjson.loads, orjson.JSONDecodeError
-    try:  # the common case: every value parses, one tight loop
-        for v in values:
-            if v is not None and v == v:  # v == v is False for NaN
-                loads(v)
-        return np.zeros(len(values), dtype=bool)
-    except (err, TypeError):
-        pass
-    bad = np.zeros(len(values), dtype=bool)
-    for i, v in enumerate(values):
-        if v is None or v != v:
-            continue
-        try:
-            loads(v)
-        except (err, TypeError):
-            bad[i] = True
-    return bad
-
-
-def _reject(conn, table: RawTable, batch_id: str, rows: pd.DataFrame, reasons: pd.Series) -> None:
-    payloads = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
+def _reject(conn, table: RawTable, batch_id: str, batch: Prepared) -> None:
+    """Rejected rows with their reasons and payload: the producer's values (PII replaced)."""
+    columns = {name: _plain(batch.source[name], batch.bad) for name in batch.names}
+    payloads = [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
     with conn.cursor() as cur:
         cur.executemany(
             "insert into ops.rejected_records (batch_id, source, entity, row_number, reason, "
@@ -379,13 +374,32 @@ def _reject(conn, table: RawTable, batch_id: str, rows: pd.DataFrame, reasons: p
                     batch_id,
                     table.source,
                     table.entity,
-                    int(i) + 1,
+                    int(row) + 1,
                     reason,
-                    orjson.dumps(p, default=str).decode(),
+                    orjson.dumps(payload, default=str).decode(),
                 )
-                for (i, reason), p in zip(reasons.items(), payloads, strict=True)
+                for row, reason, payload in zip(
+                    batch.bad.tolist(), batch.reasons, payloads, strict=True
+                )
             ],
         )
+
+
+def _plain(values, rows: np.ndarray) -> list:
+    """JSON-ready Python values of some rows (NULL, NaN and NA as None; a NUL, which jsonb
+    cannot hold, as the text \\u0000)."""
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        picked = values.take(pa.array(rows)).to_pylist()
+    else:
+        picked = values.iloc[rows].astype(object).tolist()
+    return [
+        None
+        if v is None or v is pd.NA or v is pd.NaT or v != v
+        else v.replace("\x00", "\\u0000")
+        if isinstance(v, str)
+        else v
+        for v in picked
+    ]
 
 
 def _insert_new(conn: psycopg.Connection, target: str, rows: pd.DataFrame) -> None:
@@ -405,4 +419,4 @@ def _insert_new(conn: psycopg.Connection, target: str, rows: pd.DataFrame) -> No
     )
 
 
-__all__ = ["LoadResult", "check_columns", "load_frame", "normalize", "payload_sha256"]
+__all__ = ["LoadResult", "check_columns", "load_frame", "load_frames", "normalize", "num_rows"]

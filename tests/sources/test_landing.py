@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from orchestration.errors import CdpError
@@ -154,3 +155,135 @@ def test_json_columns_are_validated(warehouse_url):
     result = land(warehouse_url, frame, events)
     assert (result.loaded, result.rejected) == (1, 1)
     assert scalar(warehouse_url, "select properties->>'subject' from raw_klaviyo.events") == "Hi"
+
+
+# ------------------------------------------------------------------ Arrow input, binary COPY
+GA4 = table("ga4", "events")
+
+
+def ga4_rows(n: int = 3, **overrides) -> dict[str, list]:
+    cols = {
+        "event_date": ["20250101"] * n,
+        "event_timestamp": [1_735_689_600_000_000 + i for i in range(n)],
+        "event_name": ["page_view"] * n,
+        "event_params": ['[{"key":"k","value":{"int_value":1}}]'] * n,
+        "user_pseudo_id": [f"{i}.1" for i in range(n)],
+        "user_id": [None] * n,
+        "stream_id": ["s"] * n,
+        "platform": ["WEB"] * n,
+        "device_category": ["mobile"] * n,
+        "geo_country": ["United States"] * n,
+        "traffic_source_source": ["google"] * n,
+        "traffic_source_medium": ["organic"] * n,
+        "traffic_source_name": ["(organic)"] * n,
+        "ecommerce_transaction_id": [None] * n,
+        "ecommerce_purchase_revenue": [None] * n,
+    }
+    cols.update(overrides)
+    return cols
+
+
+def test_arrow_and_pandas_frames_land_the_same_rows_under_the_same_batch_id(warehouse_url):
+    cols = ga4_rows(3, ecommerce_purchase_revenue=[19.99, None, 1.005], user_id=["42", None, ""])
+    arrow = pa.table(cols)
+    # the same records with INT64 as strings, as a BigQuery JSON export has them, in pandas
+    frame = pd.DataFrame({**cols, "event_timestamp": [str(v) for v in cols["event_timestamp"]]})
+    first, second = land(warehouse_url, arrow, GA4), land(warehouse_url, frame, GA4)
+    assert (first.loaded, first.rejected, second.skipped) == (3, 0, True)
+    assert second.batch_id == first.batch_id
+    with db.connect(warehouse_url) as conn:
+        rows = conn.execute(
+            "select user_id, ecommerce_purchase_revenue::text, event_params->0->>'key' "
+            "from raw_ga4.events order by event_timestamp"
+        ).fetchall()
+    # NULL stays NULL and "" stays ""; 1.005 rounds half up like PostgreSQL's text input
+    assert rows == [("42", "19.99", "k"), (None, None, "k"), ("", "1.01", "k")]
+
+
+def test_arrow_rows_that_cannot_land_are_rejected_with_reasons(warehouse_url):
+    cols = ga4_rows(
+        6,
+        event_timestamp=["1735689600000000", "soon", None, "1735689600000003", "4", "5"],
+        event_params=["[]", "[]", "[]", '{"broken": ', "[]", "[]"],
+        ecommerce_purchase_revenue=[1.0, 2.0, 3.0, 4.0, 1e10, float("inf")],
+        user_pseudo_id=["a", "b", "c", "d", "e", "f\x00g"],
+    )
+    result = land(warehouse_url, pa.table(cols), GA4)
+    assert (result.received, result.loaded, result.rejected) == (6, 1, 5)
+    with db.connect(warehouse_url) as conn:
+        rejects = dict(
+            conn.execute(
+                "select row_number, reason from ops.rejected_records where batch_id = %s",
+                (result.batch_id,),
+            ).fetchall()
+        )
+        payload = conn.execute(
+            "select payload from ops.rejected_records where row_number = 2"
+        ).fetchone()[0]
+        batch = conn.execute(
+            "select rows_received, rows_loaded, rows_rejected from ops.load_batches"
+        ).fetchone()
+    assert "column event_timestamp: 'soon' is not a valid bigint" in rejects[2]
+    assert rejects[3] == "column event_timestamp: required value is missing"
+    assert rejects[4] == "column event_params: '{\"broken\": ' is not valid JSON"
+    assert "column ecommerce_purchase_revenue: '10000000000.0' is not a valid numeric" in rejects[5]
+    assert "'inf' is not a valid numeric(12,2)" in rejects[6]
+    assert "column user_pseudo_id" in rejects[6] and "NUL" in rejects[6]
+    assert payload["event_timestamp"] == "soon"  # the value as received
+    assert batch == (6, 1, 5)
+
+
+def test_text_json_and_typed_values_from_pandas_objects(warehouse_url):
+    events = table("klaviyo", "events")
+    frame = pd.DataFrame(
+        {
+            "id": ["e1", "e2", "e3", "e4"],
+            "profile_id": ["p", "p", "p", "p"],
+            "metric_id": [7, "m", "m", "m"],  # a number in a text column is its text
+            "metric_name": ["Opened Email"] * 4,
+            "datetime": [
+                "2025-01-01T00:00:00+02:00",
+                pd.Timestamp("2025-01-01 00:00:00"),  # naive: UTC
+                "2025-01-01 00:00:00.1234567Z",
+                "2025-01-01",
+            ],
+            "campaign_id": ["c", None, "ü", "c"],
+            "flow_id": [None, None, None, None],
+            "value": ["12.5", None, 3, "7"],
+            "properties": [{"subject": "Hi"}, ["x"], '{"n": 1}', "\x00"],
+        }
+    )
+    result = land(warehouse_url, frame, events)
+    assert (result.loaded, result.rejected) == (3, 1)
+    with db.connect(warehouse_url) as conn:
+        rows = conn.execute(
+            "select id, metric_id, datetime, campaign_id, value::text, properties::text "
+            "from raw_klaviyo.events order by id"
+        ).fetchall()
+        reason = conn.execute("select reason from ops.rejected_records").fetchone()[0]
+    utc = pd.Timestamp("2025-01-01", tz="UTC")
+    assert rows[0] == ("e1", "7", utc - pd.Timedelta(hours=2), "c", "12.50", '{"subject":"Hi"}')
+    assert rows[1] == ("e2", "m", utc, None, None, '["x"]')
+    assert rows[2] == ("e3", "m", utc + pd.Timedelta(microseconds=123457), "ü", "3.00", '{"n": 1}')
+    assert reason == "column properties: '\\x00' is not valid JSON"
+
+
+def test_integer_columns_reject_out_of_range_and_fractional_values(warehouse_url):
+    lines = table("shopify", "order_lines")
+    frame = pd.DataFrame(
+        {
+            "id": [1, 2, 3, 4],
+            "order_id": [10, 10, 10, 10],
+            "product_id": [None, None, None, None],
+            "variant_id": [None, None, None, None],
+            "sku": ["a", "b", "c", "d"],
+            "title": ["t"] * 4,
+            "quantity": [1.0, 2.5, 2**31, -(2**31)],  # integer: 2**31 does not fit
+            "price": [1.0, 1.0, 1.0, 1.0],
+            "total_discount": [0.0] * 4,
+            "updated_at": pd.to_datetime(["2025-01-01"] * 4, utc=True),
+        }
+    )
+    result = land(warehouse_url, frame, lines)
+    assert (result.loaded, result.rejected) == (2, 2)
+    assert scalar(warehouse_url, "select sum(quantity) from raw_shopify.order_lines") == 1 - 2**31
