@@ -10,13 +10,16 @@ from datetime import timedelta
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from . import text
 from .activity import Activity
 from .catalog import Catalog
 from .commerce import K_ADDON, K_SUB_FIRST, K_WEB
 from .config import DAY, Clock, _thanksgiving
 from .identities import Identities
-from .ids import encode_ulid, short_ids, ulid_parts, ulids
+from .ids import encode_ulid_arrow, short_ids, ulid_parts, ulids
 from .web import EV_VI, HOST
 
 METRICS = (
@@ -226,80 +229,86 @@ def build_klaviyo(
 def finalize_klaviyo(
     ev: pd.DataFrame, meta: dict, ident: Identities, cat: Catalog, info: pd.DataFrame
 ) -> pd.DataFrame:
-    """Numeric rows -> contract columns, in id order (ULIDs sort like (ms, r1, r2))."""
+    """Numeric rows -> contract columns, in id order (ULIDs sort like (ms, r1, r2)).
+
+    Text columns are Arrow-backed (see ``text``): built from lookup tables by Arrow kernels."""
     ev = ev.sort_values(["ms", "r1", "r2"], kind="stable")
-    n = len(ev)
     metric = ev["metric"].to_numpy()
     camp = ev["camp"].to_numpy()
     flow = ev["flow"].to_numpy()
     ref = ev["ref"].to_numpy()
+    value = np.full(len(ev), np.nan)
+    po = metric == M_ORDER
+    value[po] = info["total"].to_numpy()[ref[po]]
+    columns = {
+        "id": encode_ulid_arrow(ev["ms"], ev["r1"], ev["r2"]),
+        "profile_id": text.pick(ident.kp_id, ev["prof"].to_numpy()),
+        "metric_id": text.pick(meta["metric_ids"], metric),
+        "metric_name": text.pick(METRICS, metric),
+        "datetime": ev["t"].to_numpy(),
+        "campaign_id": text.pick(meta["campaign_ids"], np.maximum(camp, 0), camp >= 0),
+        "flow_id": text.pick(meta["flow_ids"], np.maximum(flow, 0), flow >= 0),
+        "value": np.round(value, 2),
+        "properties": _properties(metric, camp, flow, ref, cat, info),
+    }
+    return pd.DataFrame(
+        {k: text.column(v) if isinstance(v, pa.Array) else v for k, v in columns.items()}
+    )
+
+
+def _properties(metric, camp, flow, ref, cat: Catalog, info: pd.DataFrame) -> pa.Array:
+    """Event properties JSON. Placed Order payloads are unique per order and are concatenated
+    by Arrow; every other payload depends only on (metric, campaign, flow, ref), so each
+    distinct one is formatted once in Python and the rows pick theirs."""
     q = json.dumps
     subj_c = [q(s) for s in SUBJECTS]
     subj_f = [[q(s) for _, s in f[1]] for f in FLOWS]
     fname = [q(f[0]) for f in FLOWS]
-    value = np.full(n, np.nan)
-    po = metric == M_ORDER
-    o_total = info["total"].to_numpy()
-    value[po] = o_total[ref[po]]
-    oid = info["order_id"].to_numpy()
-    nitems = info["n_items"].to_numpy()
-    memo: dict = {}  # identical property payloads share one str object
 
     def prop(m: int, c: int, f: int, r: int) -> str:
-        if m == M_ORDER:
-            return '{"order_id":"%d","item_count":%d,"$event_id":"%d"}' % (
-                oid[r],
-                nitems[r],
-                oid[r],
-            )
-        key = (m, c, f, r)
-        got = memo.get(key)
-        if got is not None:
-            return got
         if m == M_VIEW:
-            got = '{"product_name":%s,"product_id":"%d","category":"%s","url":"%s/products/%s"}' % (
-                q(cat.title[r]),
-                cat.product_id[r],
-                cat.category[r],
-                HOST,
-                cat.handle[r],
+            return (
+                '{"product_name":%s,"product_id":"%d","category":"%s","url":"%s/products/%s"}'
+                % (
+                    q(cat.title[r]),
+                    cat.product_id[r],
+                    cat.category[r],
+                    HOST,
+                    cat.handle[r],
+                )
             )
-        elif m == M_UNSUB:
-            got = '{"method":"unsubscribe_link","list":"Newsletter"}'
-        elif c >= 0:
-            got = '{"subject":%s,"campaign_name":"Weekly %d"}' % (subj_c[r], c + 1)
-        else:
-            got = '{"subject":%s,"flow_name":%s,"flow_message":%d}' % (
-                subj_f[f][r],
-                fname[f],
-                r + 1,
-            )
-        memo[key] = got
-        return got
+        if m == M_UNSUB:
+            return '{"method":"unsubscribe_link","list":"Newsletter"}'
+        if c >= 0:
+            return '{"subject":%s,"campaign_name":"Weekly %d"}' % (subj_c[r], c + 1)
+        return '{"subject":%s,"flow_name":%s,"flow_message":%d}' % (subj_f[f][r], fname[f], r + 1)
 
-    props = np.empty(n, dtype=object)
-    for a in range(0, n, 250_000):
-        b = min(a + 250_000, n)
-        props[a:b] = [
-            prop(m, c, f, r)
-            for m, c, f, r in zip(
-                metric[a:b].tolist(),
-                camp[a:b].tolist(),
-                flow[a:b].tolist(),
-                ref[a:b].tolist(),
-                strict=True,
-            )
-        ]
-    return pd.DataFrame(
-        {
-            "id": encode_ulid(ev["ms"], ev["r1"], ev["r2"]) if n else np.zeros(0, object),
-            "profile_id": ident.kp_id[ev["prof"].to_numpy()],
-            "metric_id": meta["metric_ids"][metric],
-            "metric_name": np.asarray(METRICS, dtype=object)[metric],
-            "datetime": ev["t"].to_numpy(),
-            "campaign_id": np.where(camp >= 0, meta["campaign_ids"][np.maximum(camp, 0)], None),
-            "flow_id": np.where(flow >= 0, meta["flow_ids"][np.maximum(flow, 0)], None),
-            "value": np.round(value, 2),
-            "properties": np.asarray(props, dtype=object) if n else np.zeros(0, object),
-        }
+    order = metric == M_ORDER
+    # one int64 key per (metric, campaign, flow, ref) of the other rows
+    key = (
+        (metric.astype(np.int64) << 56)
+        | ((camp.astype(np.int64) + 1) << 40)
+        | ((flow.astype(np.int64) + 1) << 32)
+        | (ref.astype(np.int64) + 1)
     )
+    key = np.where(order, -1, key)
+    uniq, inverse = np.unique(key, return_inverse=True)
+    texts = []
+    for k in uniq.tolist():
+        if k < 0:
+            texts.append("")  # Placed Order rows: filled below
+            continue
+        m, c, f, r = k >> 56, ((k >> 40) & 0xFFFF) - 1, ((k >> 32) & 0xFF) - 1, (k & 0xFFFFFFFF) - 1
+        texts.append(prop(m, c, f, r))
+    props = text.pick(texts, inverse.ravel())
+    if order.any():
+        rows = np.flatnonzero(order)
+        oid = text.decimal(info["order_id"].to_numpy()[ref[rows]])
+        items = text.decimal(info["n_items"].to_numpy()[ref[rows]])
+        placed = text.concat(
+            '{"order_id":"', oid, '","item_count":', items, ',"$event_id":"', oid, '"}'
+        )
+        mask = np.zeros(len(metric), dtype=bool)
+        mask[rows] = True
+        props = pc.replace_with_mask(props, pa.array(mask), placed)
+    return props

@@ -243,7 +243,7 @@ def conform(df: pd.DataFrame, table: RawTable, presorted: bool = False) -> pd.Da
     for col in table.input_columns:
         v = df[col] if col in df.columns else pd.Series([None] * len(df), index=df.index)
         typ = types.get(col, "text")
-        arr = v.to_numpy()
+        arr = v.to_numpy() if not isinstance(v.dtype, pd.ArrowDtype) else None
         if typ == "timestamptz":
             ts = to_ts(arr.astype(np.int64))
             out[col] = pd.Series(ts.array, index=idx, dtype="datetime64[ns, UTC]")
@@ -256,6 +256,8 @@ def conform(df: pd.DataFrame, table: RawTable, presorted: bool = False) -> pd.Da
             out[col] = pd.Series(np.round(pd.to_numeric(v).to_numpy(np.float64), 2), index=idx)
         elif typ == "boolean":
             out[col] = pd.Series(arr.astype(bool), index=idx)
+        elif isinstance(v.dtype, pd.ArrowDtype):  # the event tables' Arrow-built text
+            out[col] = pd.Series(v.array, index=idx, copy=False)
         else:
             if arr.dtype != object:  # e.g. float NaN from a merge: normalise to None
                 obj = np.asarray(arr, dtype=object)

@@ -23,8 +23,7 @@ def ulid_parts(secs: np.ndarray, rng: np.random.Generator):
     return ms, rng.integers(0, 1 << 40, size=n), rng.integers(0, 1 << 40, size=n)
 
 
-def encode_ulid(ms: np.ndarray, r1: np.ndarray, r2: np.ndarray) -> np.ndarray:
-    """26-char uppercase ULID-like ids: 48-bit millisecond time + 80 random bits (Crockford)."""
+def _ulid_codes(ms, r1, r2) -> np.ndarray:
     ms, r1, r2 = (np.asarray(x, dtype=np.int64) for x in (ms, r1, r2))
     codes = np.empty((len(ms), 26), dtype=np.uint8)
     for i in range(10):
@@ -32,7 +31,23 @@ def encode_ulid(ms: np.ndarray, r1: np.ndarray, r2: np.ndarray) -> np.ndarray:
     for i in range(8):
         codes[:, 10 + i] = _CROCKFORD[(r1 >> (5 * (7 - i))) & 31]
         codes[:, 18 + i] = _CROCKFORD[(r2 >> (5 * (7 - i))) & 31]
-    return _chars_to_str(codes)
+    return codes
+
+
+def encode_ulid(ms: np.ndarray, r1: np.ndarray, r2: np.ndarray) -> np.ndarray:
+    """26-char uppercase ULID-like ids: 48-bit millisecond time + 80 random bits (Crockford)."""
+    return _chars_to_str(_ulid_codes(ms, r1, r2))
+
+
+def encode_ulid_arrow(ms, r1, r2):
+    """``encode_ulid`` as an Arrow string array (the ASCII bytes reused, no Python str)."""
+    import pyarrow as pa
+
+    codes = np.ascontiguousarray(_ulid_codes(ms, r1, r2))
+    fixed = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(26), len(codes), [None, pa.py_buffer(codes)]
+    )
+    return fixed.cast(pa.binary()).cast(pa.string())
 
 
 def ulids(secs: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -1,4 +1,3 @@
-# ruff: noqa: UP031  (%-formatting is the fast path for millions of JSON strings)
 """GA4 BigQuery-export events: browsing sessions thinned by each person's engagement curve plus a
 checkout session for every web order. Kept numeric until ``finalize_ga4`` (after the cut)."""
 
@@ -6,7 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from . import text
 from .activity import Activity
 from .catalog import Catalog
 from .commerce import K_ADDON, K_SUB_FIRST, K_WEB
@@ -36,7 +37,6 @@ PAGES = (
     "/blogs/skin-school/{c}-guide",
 )
 HOST = "https://glowlab.example"
-CHUNK = 250_000
 
 
 def _browse_sessions(rng, clock: Clock, ident: Identities, act: Activity):
@@ -165,18 +165,13 @@ def build_ga4(
     return df
 
 
-def _id_text(ids: np.ndarray) -> np.ndarray:
-    """bigint ids -> shared str objects (None for ids <= 0)."""
-    uniq, inv = np.unique(ids, return_inverse=True)
-    text = np.array([str(u) if u > 0 else None for u in uniq.tolist()], dtype=object)
-    return text[inv.ravel()] if len(ids) else np.zeros(0, dtype=object)
-
-
 def finalize_ga4(
     df: pd.DataFrame, clock: Clock, cat: Catalog, ident: Identities, info: pd.DataFrame
 ) -> pd.DataFrame:
     """Numeric GA4 rows -> contract columns (strings built only for rows that survived the cut),
-    already in record-id order (stream_id, user_pseudo_id, event_timestamp, event_name)."""
+    already in record-id order (stream_id, user_pseudo_id, event_timestamp, event_name).
+
+    Text columns are Arrow-backed (see ``text``): built from lookup tables by Arrow kernels."""
     dev0 = df["dev"].to_numpy()
     stream_rank = np.unique(ident.dv_stream, return_inverse=True)[1].ravel()
     pseudo_rank = np.argsort(np.argsort(ident.dv_pseudo.astype(str), kind="stable"))
@@ -185,72 +180,74 @@ def finalize_ga4(
         (name_rank[df["ev"].to_numpy()], df["ts"].to_numpy(), pseudo_rank[dev0], stream_rank[dev0])
     )
     df = df.iloc[order]
-    n = len(df)
     dev = df["dev"].to_numpy()
     days = (df["ts"].to_numpy() // 1_000_000 - clock.t0) // DAY + HISTORY_DAYS - 1
-    date_str = np.array([d.strftime("%Y%m%d") for d in clock.dates()], dtype=object)
-    src = np.array([t[0] for t in TRAFFIC], dtype=object)
-    med = np.array([t[1] for t in TRAFFIC], dtype=object)
-    camp = np.array([t[2] for t in TRAFFIC], dtype=object)
-    cats = np.array([c.replace("_", "-") + "s" for c in cat.category], dtype=object)
-    handles = cat.handle
+    date_str = [d.strftime("%Y%m%d") for d in clock.dates()]
+    src = text.strings([t[0] for t in TRAFFIC])
+    med = text.strings([t[1] for t in TRAFFIC])
+    camp = text.strings([t[2] for t in TRAFFIC])
     page = df["page"].to_numpy()
-    prod = df["prod"].to_numpy()
+    prod = df["prod"].to_numpy().astype(np.int64)
     sess = df["sess"].to_numpy()
-    fixed = {0: f"{HOST}/", 3: f"{HOST}/cart", 6: f"{HOST}/account/login"}
-
-    def loc(pg: int, pr: int, se: int) -> str:
-        if pg == 2:
-            return f"{HOST}/products/{handles[pr]}"
-        if pg == 1:
-            return f"{HOST}/collections/{cats[pr]}"
-        if pg == 7:
-            return f"{HOST}/blogs/skin-school/{cats[pr]}-guide"
-        if pg in fixed:
-            return fixed[pg]
-        return f"{HOST}/checkouts/cn/{se:x}" + ("/thank_you" if pg == 5 else "")
-
     s_idx = df["src"].to_numpy()
-    params = np.empty(n, dtype=object)
-    for a in range(0, n, CHUNK):  # chunked: bounded temporaries at scale 10
-        b = min(a + CHUNK, n)
-        params[a:b] = [
-            '[{"key":"ga_session_id","value":{"int_value":%d}},'
-            '{"key":"page_location","value":{"string_value":"%s"}},'
-            '{"key":"source","value":{"string_value":"%s"}},'
-            '{"key":"medium","value":{"string_value":"%s"}}]'
-            % (se, loc(pg, pr, se), src[d], med[d])
-            for pg, pr, se, d in zip(
-                page[a:b].tolist(),
-                prod[a:b].tolist(),
-                sess[a:b].tolist(),
-                s_idx[a:b].tolist(),
-                strict=True,
-            )
-        ]
+    params = text.concat(
+        '[{"key":"ga_session_id","value":{"int_value":',
+        text.decimal(sess),
+        '}},{"key":"page_location","value":{"string_value":"',
+        _page_locations(page, prod, sess, cat),
+        '"}},{"key":"source","value":{"string_value":"',
+        text.pick(src, s_idx),
+        '"}},{"key":"medium","value":{"string_value":"',
+        text.pick(med, s_idx),
+        '"}}]',
+    )
     tr = ident.dv_traffic[dev]
     acct = df["acct"].to_numpy()
     uid = np.where(acct >= 0, ident.sc_id[np.maximum(acct, 0)], -1)
     orow = df["orow"].to_numpy()
     txn = np.where(orow >= 0, info["order_id"].to_numpy()[np.maximum(orow, 0)], -1)
     rev = np.where(orow >= 0, info["total"].to_numpy()[np.maximum(orow, 0)], np.nan)
-    out = pd.DataFrame(
-        {
-            "event_date": date_str[np.clip(days, 0, len(date_str) - 1)],
-            "event_timestamp": df["ts"].to_numpy(),
-            "event_name": np.asarray(EVENTS, dtype=object)[df["ev"].to_numpy()],
-            "event_params": params,
-            "user_pseudo_id": ident.dv_pseudo[dev],
-            "user_id": _id_text(uid),
-            "stream_id": ident.dv_stream[dev],
-            "platform": ident.dv_platform[dev],
-            "device_category": ident.dv_category[dev],
-            "geo_country": "United States",
-            "traffic_source_source": src[tr],
-            "traffic_source_medium": med[tr],
-            "traffic_source_name": camp[tr],
-            "ecommerce_transaction_id": _id_text(txn),
-            "ecommerce_purchase_revenue": np.round(rev, 2),
-        }
+    n = len(df)
+    columns = {
+        "event_date": text.pick(date_str, np.clip(days, 0, len(date_str) - 1)),
+        "event_timestamp": df["ts"].to_numpy(),
+        "event_name": text.pick(EVENTS, df["ev"].to_numpy()),
+        "event_params": params,
+        "user_pseudo_id": text.pick(ident.dv_pseudo, dev),
+        "user_id": text.decimal(uid, uid > 0),
+        "stream_id": text.pick(ident.dv_stream, dev),
+        "platform": text.pick(ident.dv_platform, dev),
+        "device_category": text.pick(ident.dv_category, dev),
+        "geo_country": text.pick(["United States"], np.zeros(n, dtype=np.int64)),
+        "traffic_source_source": text.pick(src, tr),
+        "traffic_source_medium": text.pick(med, tr),
+        "traffic_source_name": text.pick(camp, tr),
+        "ecommerce_transaction_id": text.decimal(txn, txn > 0),
+        "ecommerce_purchase_revenue": np.round(rev, 2),
+    }
+    return pd.DataFrame(
+        {k: text.column(v) if isinstance(v, pa.Array) else v for k, v in columns.items()}
     )
-    return out
+
+
+def _page_locations(page: np.ndarray, prod: np.ndarray, sess: np.ndarray, cat: Catalog):
+    """``page_location`` per event: a lookup table of every product, collection and blog URL
+    plus the fixed pages; checkout URLs (session id in hex) are formatted for those rows only."""
+    cats = [c.replace("_", "-") + "s" for c in cat.category]
+    n_prod = len(cats)
+    urls = [f"{HOST}/", f"{HOST}/cart", f"{HOST}/account/login"]
+    urls += [f"{HOST}/products/{h}" for h in cat.handle]
+    urls += [f"{HOST}/collections/{c}" for c in cats]
+    urls += [f"{HOST}/blogs/skin-school/{c}-guide" for c in cats]
+    index = np.select(
+        [page == 0, page == 3, page == 6, page == 2, page == 1, page == 7],
+        [0, 1, 2, 3 + prod, 3 + n_prod + prod, 3 + 2 * n_prod + prod],
+        default=-1,
+    )
+    checkout = np.flatnonzero(index < 0)  # pages 4 and 5: the checkout and its thank-you page
+    base = text.pick(urls, index, index >= 0)
+    texts = [
+        f"{HOST}/checkouts/cn/{se:x}" + ("/thank_you" if pg == 5 else "")
+        for pg, se in zip(page[checkout].tolist(), sess[checkout].tolist(), strict=True)
+    ]
+    return text.fill_rows(base, checkout, texts)
