@@ -79,7 +79,11 @@ def _build_args(config: DbtBuildConfig) -> list[str]:
 
 
 def _stream_build(context, dbt: DbtCliResource, warehouse: WarehouseResource, config):
-    apply_dbt_env(warehouse.url())
+    url = warehouse.url()
+    apply_dbt_env(url)
+    # dagster-dbt starts each invocation from target/partial_parse.msgpack: parsed for this
+    # warehouse, every build skips the full re-parse (a no-op when it already is)
+    ensure_manifest(url)
     started = time.perf_counter()
     invocation = dbt.cli(_build_args(config), context=context)
     yield from invocation.stream()

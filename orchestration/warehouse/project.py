@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from orchestration.errors import CdpError
@@ -15,6 +16,8 @@ from orchestration.runtime.settings import PROJECT_ROOT
 
 DBT_PROJECT_DIR = PROJECT_ROOT
 MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
+# the connection (see _profile_key) target/partial_parse.msgpack was last written for
+PARSED_FOR_PATH = DBT_PROJECT_DIR / "target" / "partial_parse.profile"
 _SOURCES = ("dbt_project.yml", "profiles.yml", "models", "macros", "seeds", "tests/dbt")
 
 
@@ -37,16 +40,35 @@ def _newest_source_mtime() -> float:
     return newest
 
 
-def ensure_manifest() -> Path:
-    """``target/manifest.json``, parsed again when missing or older than any project file.
+def _profile_key(env: Mapping[str, str]) -> str:
+    """What dbt hashes of the connection to decide whether ``partial_parse.msgpack`` is reusable
+    (host, port, user, database, sslmode: ``credentials.connection_info()``), with the defaults
+    profiles.yml falls back to."""
+    fields = ("localhost", "5432", "postgres", "cdp", "prefer")
+    names = ("CDP_PG_HOST", "CDP_PG_PORT", "CDP_PG_USER", "CDP_PG_DBNAME", "CDP_PG_SSLMODE")
+    return "\n".join(env.get(n, d) for n, d in zip(names, fields, strict=True))
 
-    Parsing needs no database (profiles.yml reads the connection from env vars with defaults)."""
-    if MANIFEST_PATH.exists() and MANIFEST_PATH.stat().st_mtime >= _newest_source_mtime():
+
+def ensure_manifest(url: str | None = None) -> Path:
+    """``target/manifest.json``, parsed again when missing or older than any project file, or
+    (``url`` given) when the last parse was for another warehouse connection.
+
+    dbt re-parses the whole project (~10 s) at the start of any command whose connection differs
+    from the one ``target/partial_parse.msgpack`` was written for, and dagster-dbt seeds every
+    invocation with that file: parsing for the warehouse the builds run against keeps each build
+    on partial parsing. Parsing needs no database (profiles.yml reads the connection from env vars
+    with defaults)."""
+    env = {**os.environ, **(dbt_env(url) if url else {})}
+    wanted = _profile_key(env)
+    fresh = MANIFEST_PATH.exists() and MANIFEST_PATH.stat().st_mtime >= _newest_source_mtime()
+    parsed_for = PARSED_FOR_PATH.read_text() if PARSED_FOR_PATH.exists() else None
+    if fresh and (url is None or parsed_for == wanted):
         return MANIFEST_PATH
     proc = subprocess.run(
         [dbt_executable(), "parse", "--project-dir", str(DBT_PROJECT_DIR),
          "--profiles-dir", str(DBT_PROJECT_DIR), "--quiet"],
         cwd=DBT_PROJECT_DIR,
+        env=env,
         capture_output=True,
         text=True,
         check=False,
@@ -55,6 +77,7 @@ def ensure_manifest() -> Path:
         raise CdpError(
             f"`dbt parse` of {DBT_PROJECT_DIR} failed:\n{(proc.stdout + proc.stderr)[-2000:]}"
         )
+    PARSED_FOR_PATH.write_text(wanted)
     return MANIFEST_PATH
 
 
@@ -68,6 +91,8 @@ def apply_dbt_env(url: str) -> dict[str, str]:
 def run_dbt(args: list[str], url: str, *, check: bool = True) -> subprocess.CompletedProcess:
     """Run a dbt command against ``url`` (outside Dagster: benchmarks, tests, the CLI)."""
     env = {**os.environ, **dbt_env(url)}
+    msgpack = DBT_PROJECT_DIR / "target" / "partial_parse.msgpack"
+    before = msgpack.stat().st_mtime_ns if msgpack.exists() else None
     proc = subprocess.run(
         [dbt_executable(), *args, "--project-dir", str(DBT_PROJECT_DIR),
          "--profiles-dir", str(DBT_PROJECT_DIR)],
@@ -77,6 +102,8 @@ def run_dbt(args: list[str], url: str, *, check: bool = True) -> subprocess.Comp
         text=True,
         check=False,
     )  # fmt: skip
+    if msgpack.exists() and msgpack.stat().st_mtime_ns != before:
+        PARSED_FOR_PATH.write_text(_profile_key(env))  # this command re-parsed for its connection
     if check and proc.returncode != 0:
         raise CdpError(f"dbt {' '.join(args)} failed:\n{proc.stdout[-4000:]}{proc.stderr[-2000:]}")
     return proc
