@@ -29,13 +29,13 @@ import pyarrow.compute as pc
 
 from orchestration.errors import CdpError
 from orchestration.privacy.blocklist import Blocklist
-from orchestration.privacy.vault import VaultKeys, encrypt_many, index_codes, normalize
+from orchestration.privacy.vault import VaultKeys, normalize
 from orchestration.runtime.db import connect, copy_binary, copy_csv, frame_chunks
 from orchestration.runtime.pgbinary import copy_order, encode_rows
+from orchestration.sources.protect import protect_pii
 from orchestration.sources.schemas import RawTable
 from orchestration.sources.validation import (
     check,
-    column_values,
     shown,
     string_bytes,
     string_offsets,
@@ -107,7 +107,7 @@ def load_frame(
     twice are recognised and skipped."""
     started = time.perf_counter()
     check_columns(table, frame)
-    source, vault_rows, blocked = _protect_pii(table, frame, keys, blocklist)
+    source, vault_rows, blocked = protect_pii(table, frame, keys, blocklist)
     # JSON text is checked by PostgreSQL during COPY (json columns); only when that fails is
     # every value parsed in Python to find and reject the bad rows.
     batch = prepare(table, source, producer, strict_json=False)
@@ -244,12 +244,15 @@ def load_frames(
     """Land several tables concurrently; one result per table (its batches summed).
 
     A large frame is cut into batches of ``rows_per_batch`` rows (deterministically, so a re-run
-    recognises each one), each with its own connection and transaction: PostgreSQL runs a COPY
-    on one core per backend, and the Python side of a batch (validation, encoding, hashing) is
-    mostly Arrow and numpy kernels that release the GIL, so two batches at once keep both cores
-    busy. A failure leaves whole batches landed or not, and a re-run lands only the missing ones.
-    Largest first."""
-    from concurrent.futures import ThreadPoolExecutor
+    recognises each one), each in its own transaction; each worker thread keeps one connection.
+    A failure leaves whole batches landed or not, and a re-run lands only the missing ones.
+
+    Scheduling keeps both cores busy: PostgreSQL runs a COPY on one core per backend, and the
+    Python side of a plain batch (validation, encoding, hashing) is mostly Arrow and numpy
+    kernels that release the GIL. Tables with PII are the exception — their vault work holds
+    the GIL and their vault inserts wait on each other's transactions when they share values —
+    so they run one at a time, biggest first, while the other worker lands the large batches
+    (largest first, the small ones filling the tail)."""
 
     def cut(frame: Frame, start: int) -> Frame:
         if isinstance(frame, pa.Table):
@@ -261,35 +264,49 @@ def load_frames(
         for table, frame in frames
         for start in range(0, max(num_rows(frame), 1), rows_per_batch)
     ]
-    work.sort(key=lambda item: -num_rows(item[1]))
+    with_pii = sorted(
+        (i for i, (t, _) in enumerate(work) if t.pii),
+        key=lambda i: -num_rows(work[i][1]) * len(work[i][0].pii),
+    )
+    plain = sorted(
+        (i for i, (t, _) in enumerate(work) if not t.pii), key=lambda i: -num_rows(work[i][1])
+    )
+    results: dict[int, LoadResult] = {}
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    pii_running = [False]
 
-    local, opened = threading.local(), []
+    def pick() -> int | None:
+        with lock:
+            if errors:
+                return None
+            if with_pii and not pii_running[0]:
+                pii_running[0] = True
+                return with_pii.pop(0)
+            if plain:
+                return plain.pop(0)
+            return with_pii.pop(0) if with_pii else None  # the tail: better than idling
 
-    def land_one(item):
-        table, frame = item
-        if getattr(local, "conn", None) is None:  # one connection per worker, reused
-            local.conn = connect(url)
-            opened.append(local.conn)
-        for attempt in range(3):
-            try:
-                return load_frame(
-                    local.conn, table, frame, keys=keys, blocklist=blocklist, producer=producer
-                )
-            except psycopg.errors.DeadlockDetected:
-                # the batch rolled back whole; another batch shared vault keys with it
-                if attempt == 2:
-                    raise
-                time.sleep(0.2 * (attempt + 1))
+    def worker() -> None:
+        try:
+            with connect(url) as conn:
+                while (i := pick()) is not None:
+                    results[i] = _land_retrying(conn, *work[i], keys, blocklist, producer)
+                    if work[i][0].pii:
+                        pii_running[0] = False
+        except BaseException as exc:  # re-raised in the caller's thread
+            errors.append(exc)
 
-    try:
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            results = list(pool.map(land_one, work))
-    finally:
-        for conn in opened:
-            conn.close()
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(max(1, workers))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
     combined = []
     for table, _ in frames:
-        parts = [r for r in results if r.table == table.qualified]
+        parts = [results[i] for i in range(len(work)) if work[i][0] is table]
         result = LoadResult(
             table.qualified,
             ",".join(r.batch_id for r in parts),
@@ -304,61 +321,16 @@ def load_frames(
     return combined
 
 
-def _protect_pii(
-    table: RawTable, frame: Frame, keys: VaultKeys, blocklist: Blocklist
-) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
-    """The landed columns' values with plaintext PII replaced by blind indexes; vault rows and
-    blocked hashes."""
-    source = {name: column_values(frame, name) for name, _ in table.columns}
-    vault_parts, blocked_parts = [], []
-    for pii in table.pii:
-        values = column_values(frame, pii.column)
-        if isinstance(values, pa.Array):
-            values = values.to_pandas()  # PII tables are small; the vault code is pandas
-        codes, hashes, plain_by_hash = index_codes(keys, values, pii.pii_type)
-        source[pii.hash_column] = pa.array(hashes, type=pa.string()).take(
-            pa.array(codes, mask=codes < 0)
-        )
-        if plain_by_hash:
-            vault_parts.append(encrypt_many(keys, pii.pii_type, plain_by_hash))
-        if pii.pii_type in ("email", "phone"):
-            hashes_blocked = _blocked(blocklist, pii.pii_type, plain_by_hash)
-            if hashes_blocked:
-                blocked_parts.append(
-                    pd.DataFrame(
-                        {
-                            "pii_type": pii.pii_type,
-                            "value_hash": hashes_blocked,
-                            "rule": "blocklist",
-                        }
-                    )
-                )
-    vault = pd.concat(vault_parts) if vault_parts else pd.DataFrame()
-    blocked = pd.concat(blocked_parts) if blocked_parts else pd.DataFrame()
-    if len(vault):
-        vault = vault.drop_duplicates(["pii_type", "value_hash"])
-    if len(blocked):
-        blocked = blocked.drop_duplicates(["pii_type", "value_hash"])
-    return source, vault, blocked
-
-
-_BLOCKED_MEMO: dict[int, tuple[Blocklist, dict]] = {}
-
-
-def _blocked(blocklist: Blocklist, pii_type: str, plain_by_hash: dict[str, str]) -> list[str]:
-    """Hashes whose normalized value is on the blocklist; each value is checked once per
-    blocklist for the process (the same identifiers recur in every table and batch)."""
-    held = _BLOCKED_MEMO.get(id(blocklist))
-    if held is None or held[0] is not blocklist:
-        held = _BLOCKED_MEMO[id(blocklist)] = (blocklist, {})
-    memo = held[1]
-    if len(memo) > 2_000_000:
-        memo.clear()
-    new = [v for v in plain_by_hash.values() if (pii_type, v) not in memo]
-    if new:
-        flags = blocklist.flags(pd.Series(new, dtype="string"), pii_type).tolist()
-        memo.update(zip(((pii_type, v) for v in new), flags, strict=True))
-    return [h for h, v in plain_by_hash.items() if memo[(pii_type, v)]]
+def _land_retrying(conn, table, frame, keys, blocklist, producer) -> LoadResult:
+    for attempt in range(3):
+        try:
+            return load_frame(conn, table, frame, keys=keys, blocklist=blocklist, producer=producer)
+        except psycopg.errors.DeadlockDetected:
+            # the batch rolled back whole; another batch shared vault keys with it
+            if attempt == 2:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _reject(conn, table: RawTable, batch_id: str, batch: Prepared) -> None:
