@@ -199,7 +199,9 @@ def export_segment(
             )
             conn.commit()  # the access audit stands even if the export fails below
             members = table.filter(pc.invert(is_exited))
-            entered, exited = table.filter(is_entered), table.filter(is_exited)
+            # everyone is new (a first export): entered is members, written from one encoding
+            entered = members if result.entered == result.members else table.filter(is_entered)
+            exited = table.filter(is_exited)
             conn.execute(
                 "insert into activation.exports (export_id, segment, run_id, rule_hash, status) "
                 "values (%s, %s, %s, %s, 'running')",
@@ -216,13 +218,15 @@ def export_segment(
             if file_exports:
                 outputs = {}
                 for i, export in file_exports:
-                    ext, cols = export.destination, columns[i]
+                    ext, cols, selected = export.destination, columns[i], {}
                     for name, part in (
                         ("members", members),
                         ("entered", entered),
                         ("exited", exited),
                     ):
-                        outputs[f"{name}.{ext}"] = (part.select(cols), ext)
+                        if id(part) not in selected:
+                            selected[id(part)] = part.select(cols)
+                        outputs[f"{name}.{ext}"] = (selected[id(part)], ext)
                 written = files.write_export(
                     exports_dir / slug,
                     export_id,

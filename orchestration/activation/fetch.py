@@ -52,11 +52,11 @@ def describe(conn: psycopg.Connection, query: sql.Composable) -> list:
         return list(cur.description)
 
 
-def _csv_line(columns: list) -> sql.Composable:
+def _csv_line(columns: list, plain: frozenset[str] = frozenset()) -> sql.Composable:
     fields = []
     for col in columns:
         ident = sql.SQL("q.{}").format(sql.Identifier(col.name))
-        if col.type_code in _UNQUOTED:
+        if col.type_code in _UNQUOTED or col.name in plain:
             fields.append(sql.SQL("coalesce({}::text, '')").format(ident))
         else:  # quoted, quotes doubled; NULL stays an unquoted empty field
             fields.append(
@@ -68,14 +68,21 @@ def _csv_line(columns: list) -> sql.Composable:
 
 
 def fetch_csv(
-    conn: psycopg.Connection, query: sql.Composable, columns: list, *, aggregate: bool
+    conn: psycopg.Connection,
+    query: sql.Composable,
+    columns: list,
+    *,
+    aggregate: bool,
+    plain: frozenset[str] = frozenset(),
 ) -> bytes:
-    """The rows of ``query`` as CSV without a header (see the module docstring)."""
+    """The rows of ``query`` as CSV without a header (see the module docstring). ``plain``
+    names text columns the query renders itself without commas, quotes or newlines (hex):
+    the aggregated transport does not quote them."""
     with conn.cursor(binary=True) as cur:
         if aggregate:
             agg = sql.SQL(
                 "select convert_to(string_agg({line}, E'\\n'), 'UTF8') from ({query}) q"
-            ).format(line=_csv_line(columns), query=query)
+            ).format(line=_csv_line(columns, plain), query=query)
             data = cur.execute(agg).fetchone()[0]
             return bytes(data) if data else b""
         buf = bytearray()

@@ -88,15 +88,26 @@ def encode(table: pa.Table, fmt: str) -> pa.Buffer:
     return sink.getvalue()
 
 
-def write_file(directory: Path, name: str, table: pa.Table, fmt: str) -> FileInfo:
-    buf = encode(table, fmt)
-    view = memoryview(buf)
-    atomic_write(directory / name, view)
+def write_file(
+    directory: Path, name: str, table: pa.Table, fmt: str, encoded: dict | None = None
+) -> FileInfo:
+    """Encode, write atomically, hash the bytes in memory (never re-read). ``encoded`` caches
+    (bytes, sha256) by table object and format, so one table written twice (a first export's
+    members and entered) is encoded and hashed once."""
+    key = (id(table), fmt)
+    if encoded is not None and key in encoded:
+        buf, digest = encoded[key]
+    else:
+        buf = encode(table, fmt)
+        digest = hashlib.sha256(memoryview(buf)).hexdigest()
+        if encoded is not None:
+            encoded[key] = (buf, digest)
+    atomic_write(directory / name, memoryview(buf))
     return FileInfo(
         name=name,
         rows=table.num_rows,
         bytes=buf.size,
-        sha256=hashlib.sha256(view).hexdigest(),
+        sha256=digest,
         columns=list(table.column_names),
     )
 
@@ -124,8 +135,9 @@ def write_export(
     directory = segment_dir / export_id
     directory.mkdir(exist_ok=False)
     written = WrittenExport(export_id, directory, {})
+    encoded: dict = {}
     for name, (table, fmt) in tables.items():
-        written.files.append(write_file(directory, name, table, fmt))
+        written.files.append(write_file(directory, name, table, fmt, encoded))
     _fsync_dir(directory)
     written.manifest = {
         **manifest,

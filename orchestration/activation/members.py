@@ -174,7 +174,13 @@ def read_changes(
         "+ (select count(*) from activation.exported_members where segment = %s)",
         (slug, slug),
     ).fetchone()[0]
-    data = fetch.fetch_csv(conn, query, columns, aggregate=bound <= fetch.AGGREGATE_MAX_ROWS)
+    data = fetch.fetch_csv(
+        conn,
+        query,
+        columns,
+        aggregate=bound <= fetch.AGGREGATE_MAX_ROWS,
+        plain=frozenset(c.name for c in columns if c.name.endswith("__ciphertext")),  # hex
+    )
     table = fetch.read_table(data, columns, {"change": pa.string(), "customer_id": pa.string()})
     return table.take(pc.sort_indices(table["customer_id"]))
 
