@@ -75,8 +75,10 @@ def profile_columns(conn: psycopg.Connection) -> list[str]:
     return [
         r[0]
         for r in conn.execute(
-            "select column_name from information_schema.columns where table_schema = 'marts' "
-            "and table_name = 'customer_profiles' order by ordinal_position"
+            # the catalog, not information_schema (whose views cost ~10 ms per look-up)
+            "select attname from pg_attribute "
+            "where attrelid = to_regclass('marts.customer_profiles') "
+            "and attnum > 0 and not attisdropped order by attnum"
         ).fetchall()
     ]
 

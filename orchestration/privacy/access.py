@@ -177,10 +177,11 @@ def _lookup(conn: psycopg.Connection, pii_type: str, distinct: pa.Array) -> pa.A
         param = ",".join(wanted.slice(lo, LOOKUP_BATCH).to_pylist())
         with conn.cursor(binary=True) as cur:
             data = cur.execute(
-                "select convert_to(string_agg(value_hash || ',' || encode(ciphertext, 'hex'), "
-                "E'\\n'), 'UTF8') from pii.vault "
-                "where pii_type = %s and value_hash = any(string_to_array(%s, ','))",
-                (pii_type, param),
+                "select convert_to(string_agg(v.value_hash || ',' || encode(v.ciphertext, 'hex'), "
+                "E'\\n'), 'UTF8') from pii.vault v "
+                "join unnest(string_to_array(%s, ',')) as w(value_hash) using (value_hash) "
+                "where v.pii_type = %s",
+                (param, pii_type),
             ).fetchone()[0]
         if data:
             found = pacsv.read_csv(
