@@ -159,8 +159,9 @@ def read_changes(
     conn: psycopg.Connection, slug: str, fields: list[str], pii: list[str]
 ) -> pa.Table:
     """change ('member' | 'entered' | 'exited'), customer_id, the fields, and per PII column its
-    hash and hex vault ciphertext (``<col>__hash``, ``<col>__ciphertext``), sorted by
-    customer_id. One query, parsed by Arrow (``fetch.py``: no Python object per row)."""
+    hash (``<col>__hash``) and, for emails and phones, its hex vault ciphertext
+    (``<col>__ciphertext``), sorted by customer_id. One query, parsed by Arrow (``fetch.py``:
+    no Python object per row)."""
     query = changes_query(slug, fields, pii)
     try:
         columns = fetch.describe(conn, query)
