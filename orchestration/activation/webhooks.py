@@ -86,8 +86,11 @@ def verify(
     raise SignatureError("no matching v1 signature")
 
 
-def delivery_id(segment: str, export_id: str, batch: int) -> str:
-    return f"msg_{segment}_{export_id}_{batch:05d}"
+def delivery_id(segment: str, export_id: str, url: str, batch: int) -> str:
+    """Stable for segment + export + endpoint + batch: every retry reuses it. The endpoint is in
+    it because one segment may export to several webhooks, and the ledger keys on the id."""
+    endpoint = hashlib.sha256(url.encode()).hexdigest()[:8]
+    return f"msg_{segment}_{export_id}_{endpoint}_{batch:05d}"
 
 
 def _json_default(value):
@@ -107,6 +110,7 @@ def batch_bodies(
     segment: str,
     segment_name: str,
     export_id: str,
+    url: str,
     entered: pa.Table,
     exited: pa.Table,
     batch_size: int,
@@ -131,7 +135,7 @@ def batch_bodies(
             "exited": [r for kind, r in chunk if kind == "exited"],
         }
         data = json.dumps(body, default=_json_default, separators=(",", ":")).encode()
-        msg_id = delivery_id(segment, export_id, i + 1)
+        msg_id = delivery_id(segment, export_id, url, i + 1)
         out.append(Batch(msg_id, export_id, i + 1, len(chunk), data))
     return out
 
@@ -158,6 +162,7 @@ class WebhookDestination:
             segment=ctx.segment,
             segment_name=ctx.segment_name,
             export_id=ctx.export_id,
+            url=export.url or "",
             entered=entered,
             exited=exited,
             batch_size=export.batch_size or DEFAULT_BATCH_SIZE,

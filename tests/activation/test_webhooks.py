@@ -174,3 +174,20 @@ def test_retry_after_beyond_the_cap_leaves_the_batch_for_later(
     assert time.monotonic() - started < 5 and result.failed_batches == 1
     (row,) = ledger(act_db)
     assert row[2] == "failed" and "Retry-After 3600s exceeds" in row[5]
+
+
+def test_two_webhooks_of_one_segment_each_get_every_member(
+    act_db, kit, segments_dir, tmp_path, receiver
+):
+    # the ledger keys on the delivery id: two endpoints must not share one, or the second
+    # endpoint's batches would be taken for the first's and never sent
+    first, second = receiver().start(), receiver().start()
+    kit.write_segment_file(segments_dir, kit.SLUG, [webhook(first.url), webhook(second.url)])
+    result = export(act_db, kit, segments_dir, tmp_path, "run-twohooks1")
+    with db.connect(act_db) as conn:
+        members = kit.view_members(conn)
+    assert [r.delivered for r in result.deliveries] == [5, 5]
+    for hook in (first, second):
+        assert sorted(hook.members()["entered"]) == sorted(members)
+    assert not set(first.processed) & set(second.processed)
+    assert len(ledger(act_db)) == 10
