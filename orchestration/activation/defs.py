@@ -9,8 +9,8 @@ only decides *when* and reports *what happened*.
 import json
 
 import dagster as dg
-import httpx
 
+from orchestration.activation.alerting import post_alert
 from orchestration.activation.config import config
 from orchestration.activation.exports import ExportResult, export_segment
 from orchestration.activation.ledger import segments_needing_export
@@ -254,21 +254,21 @@ def run_failure_alerts(context: dg.RunFailureSensorContext, warehouse: Warehouse
     segment = run.tags.get(SEGMENT_TAG)
     alert_status = None
     if ACTIVATION.alert_webhook_url:
-        try:
-            resp = httpx.post(
-                ACTIVATION.alert_webhook_url,
-                json={
-                    "text": alert_text(run.job_name, run.run_id, segment, error),
-                    "job": run.job_name,
-                    "run_id": run.run_id,
-                    "segment": segment,
-                },
-                timeout=10,
-            )
-            alert_status = resp.status_code
-        except httpx.HTTPError as exc:  # an alerting outage must not hide the failure record
-            alert_status = f"{type(exc).__name__}: {exc}"
-            context.log.warning(f"alert webhook failed: {alert_status}")
+        # retried like any alert; an alerting outage must not hide the failure record below
+        delivery = post_alert(
+            ACTIVATION.alert_webhook_url,
+            {
+                "text": alert_text(run.job_name, run.run_id, segment, error),
+                "job": run.job_name,
+                "run_id": run.run_id,
+                "segment": segment,
+            },
+            idempotency_key=f"run-failed-{run.run_id}",
+            log=context.log.warning,
+        )
+        alert_status = delivery.status
+        if not delivery.ok:
+            context.log.warning(f"alert webhook failed: {delivery.status}")
     with warehouse.connect() as conn:
         conn.execute(
             "insert into audit.events (actor, action, subject, segment, rows, details) "

@@ -180,5 +180,5 @@ def test_failed_run_is_audited_and_alerted(warehouse_url, receiver, monkeypatch)
             "select subject, segment, details from audit.events where action = 'run.failed'"
         ).fetchall()
     assert subject == "segment_export" and segment == "no_such_segment"
-    assert details["run_id"] == result.run_id and details["alert"] == 200
+    assert details["run_id"] == result.run_id and details["alert"] == "posted 200"
     assert len(alert.posts) == 1 and "no_such_segment" in alert.posts[0]["text"]
