@@ -6,7 +6,7 @@
         api_key_env: KLAVIYO_API_KEY   # a private key with lists:write (and profiles:read)
 
 Members are Klaviyo profile ids: the ``klaviyo / profile_id`` identity records the identity graph
-linked to each customer (``intermediate.int_identities_stitched``). Entered members' profiles
+linked to each customer (``marts.customer_identities``). Entered members' profiles
 are added to the list and exited members' removed, through the JSON:API relationships endpoint
 ``POST``/``DELETE /api/lists/{list_id}/relationships/profiles/`` (at most 1000 profiles per
 request). Each request is one ledger batch (``delivery.py``): retried on 429 (honouring
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from orchestration.segments.spec import Export
 
 BATCH = 1000  # Klaviyo's limit per relationships request
-IDENTITIES = "intermediate.int_identities_stitched"
+IDENTITIES = "marts.customer_identities"
 
 
 def _profiles(url: str, customer_ids: list[str]) -> list[str]:

@@ -29,11 +29,10 @@ def profile(i: int, n: int = 0) -> str:
 
 @pytest.fixture
 def klaviyo_db(act_db):
-    """Customers 30-60 have a Klaviyo profile in the identity graph (55 has two)."""
+    """Customers 30-60 have a Klaviyo profile in marts.customer_identities (55 has two)."""
     with db.connect(act_db, autocommit=True) as conn:
-        conn.execute("create schema if not exists intermediate")
         conn.execute(
-            "create table intermediate.int_identities_stitched (node_key text primary key, "
+            "create table marts.customer_identities (node_key text primary key, "
             "customer_id text, source text, identity_type text, source_id text)"
         )
         rows = [(f"cus_{i:05d}", "klaviyo", "profile_id", profile(i)) for i in range(30, 61)]
@@ -41,7 +40,7 @@ def klaviyo_db(act_db):
         rows += [(f"cus_{i:05d}", "shopify", "customer_id", str(i)) for i in range(1, 61)]
         with conn.cursor() as cur:
             cur.executemany(
-                "insert into intermediate.int_identities_stitched values "
+                "insert into marts.customer_identities values "
                 "(%s || ':' || %s || ':' || %s, %s, %s, %s, %s)",
                 [(s, t, v, c, s, t, v) for c, s, t, v in rows],
             )
