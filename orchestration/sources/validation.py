@@ -187,8 +187,21 @@ def _present(series: pd.Series) -> pd.Series:
     return present
 
 
+def _cast_text(arr, target: pa.DataType):
+    """Text that is all clean numbers, cast in C++ (the export files' INT64-as-string); None
+    when any value needs the forgiving parser (spaces, "1.0", "", junk)."""
+    if arr is not None and (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        try:
+            return pc.cast(arr, target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None
+    return None
+
+
 def _integer(values, arr, pgtype: str) -> Checked:
     bad = np.zeros(len(values), dtype=bool)
+    cast = _cast_text(arr, pa.int64())
+    arr = arr if cast is None else cast
     if arr is None or not (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)):
         if arr is not None and pa.types.is_boolean(arr.type):
             arr = pc.cast(arr, pa.int64())
@@ -222,6 +235,8 @@ def _numeric(values, arr, pgtype: str) -> Checked:
     bad = np.zeros(len(values), dtype=bool)
     if arr is not None and pa.types.is_decimal(arr.type):
         arr = pc.cast(arr, pa.float64())
+    cast = _cast_text(arr, pa.float64())
+    arr = arr if cast is None else cast
     if arr is None or not (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)):
         arr, bad = _parsed_numbers(values if arr is None else arr)
     valid = arr.is_valid().to_numpy(zero_copy_only=False)

@@ -15,27 +15,28 @@ CDP Lite itself only reads the directory ``CDP_GA4_EXPORT_DIR``.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import re
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import orjson
-import pandas as pd
+import pyarrow as pa
 
 from orchestration.errors import CdpError
 from orchestration.privacy.blocklist import Blocklist
 from orchestration.privacy.vault import VaultKeys
-from orchestration.sources.connectors import state
+from orchestration.sources.connectors import ga4_arrow, state
+from orchestration.sources.connectors.ordered import OrderedCommits
 from orchestration.sources.landing import load_frame
 from orchestration.sources.schemas import table
 
 SOURCE, STREAM = "ga4", "events"
 EVENTS = table(SOURCE, "events")
-CHUNK_ROWS = 250_000  # rows per load batch (one COPY each)
+CHUNK_ROWS = 250_000  # rows per load_frame call (one COPY each) in a big batch
 FILE_RE = re.compile(
     r"^events_(?P<intraday>intraday_)?(?P<date>\d{8})(?:[-_]\d+)?"
     r"\.(?P<fmt>json|jsonl|ndjson|parquet)(?P<gz>\.gz)?$"
@@ -78,29 +79,16 @@ def find_shards(directory: Path) -> list[Shard]:
     return out
 
 
-def _int(v):
-    return None if v is None else int(v)
+def _text(v):
+    return None if v is None else v if isinstance(v, str) else str(v)
 
 
 def read_json_rows(data: bytes) -> dict[str, list]:
+    """The fallback reader, one record at a time with orjson: for the files ``pyarrow.json``
+    refuses (a field whose JSON type changes between records, a malformed line: this one then
+    raises ``orjson.JSONDecodeError``, which names the problem)."""
     cols: dict[str, list] = {c: [] for c in EVENTS.input_columns}
-    (
-        e_date,
-        e_ts,
-        e_name,
-        e_params,
-        e_pseudo,
-        e_user,
-        e_stream,
-        e_platform,
-        e_device,
-        e_geo,
-        e_src,
-        e_med,
-        e_tname,
-        e_tid,
-        e_rev,
-    ) = cols.values()
+    out = list(cols.values())
     loads, dumps = orjson.loads, orjson.dumps
     for line in data.splitlines():
         if not line.strip():
@@ -111,94 +99,145 @@ def read_json_rows(data: bytes) -> dict[str, list]:
         ts = r.get("traffic_source") or {}
         ec = r.get("ecommerce") or {}
         params = r.get("event_params")
-        e_date.append(r.get("event_date"))
-        e_ts.append(_int(r.get("event_timestamp")))
-        e_name.append(r.get("event_name"))
-        e_params.append(None if params is None else dumps(params).decode())
-        e_pseudo.append(r.get("user_pseudo_id"))
-        e_user.append(r.get("user_id"))
-        e_stream.append(r.get("stream_id"))
-        e_platform.append(r.get("platform"))
-        e_device.append(device.get("category"))
-        e_geo.append(geo.get("country"))
-        e_src.append(ts.get("source"))
-        e_med.append(ts.get("medium"))
-        e_tname.append(ts.get("name"))
-        e_tid.append(ec.get("transaction_id"))
-        e_rev.append(ec.get("purchase_revenue"))
+        values = (
+            r.get("event_date"),
+            r.get("event_timestamp"),
+            r.get("event_name"),
+            None if params is None else dumps(params).decode(),
+            r.get("user_pseudo_id"),
+            r.get("user_id"),
+            r.get("stream_id"),
+            r.get("platform"),
+            device.get("category"),
+            geo.get("country"),
+            ts.get("source"),
+            ts.get("medium"),
+            ts.get("name"),
+            ec.get("transaction_id"),
+            ec.get("purchase_revenue"),
+        )
+        for column, value in zip(out, values, strict=True):
+            column.append(_text(value))
     return cols
 
 
-def read_parquet_rows(path: Path) -> dict[str, list]:
-    import pyarrow.parquet as pq
-
-    t = pq.read_table(path)
-
-    def col(name: str, sub: str | None = None) -> list:
-        if name not in t.column_names:
-            return [None] * t.num_rows
-        c = t.column(name).combine_chunks()
-        return (c.field(sub) if sub else c).to_pylist()
-
-    dumps = orjson.dumps
-    # Parquet structs hold every value field (string/int/float/double); keep only the set ones,
-    # as the JSON export writes them
-    params = [
-        None
-        if p is None
-        else [
-            {
-                "key": kv["key"],
-                "value": {k: v for k, v in (kv["value"] or {}).items() if v is not None},
-            }
-            for kv in p
-        ]
-        for p in col("event_params")
-    ]
-    return {
-        "event_date": col("event_date"),
-        "event_timestamp": [_int(v) for v in col("event_timestamp")],
-        "event_name": col("event_name"),
-        "event_params": [None if p is None else dumps(p).decode() for p in params],
-        "user_pseudo_id": col("user_pseudo_id"),
-        "user_id": col("user_id"),
-        "stream_id": col("stream_id"),
-        "platform": col("platform"),
-        "device_category": col("device", "category"),
-        "geo_country": col("geo", "country"),
-        "traffic_source_source": col("traffic_source", "source"),
-        "traffic_source_medium": col("traffic_source", "medium"),
-        "traffic_source_name": col("traffic_source", "name"),
-        "ecommerce_transaction_id": col("ecommerce", "transaction_id"),
-        "ecommerce_purchase_revenue": col("ecommerce", "purchase_revenue"),
-    }
+def _file_bytes(path: Path) -> bytes:
+    raw = path.read_bytes()
+    return _gunzip(raw) if path.name.endswith(".gz") else raw
 
 
-def read_shard(shard: Shard) -> dict[str, list]:
-    """A shard's rows as columns (lists); several shards become one frame in ``to_frame``."""
-    out: dict[str, list] = {c: [] for c in EVENTS.input_columns}
+def _gunzip(raw: bytes) -> bytes:
+    """gzip.decompress without its second pass over the output for the CRC (zlib checks it
+    while inflating); every member of a multi-member file."""
+    parts = []
+    while raw:
+        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        parts.append(inflate.decompress(raw))
+        if not inflate.eof:
+            raise EOFError("compressed file ended before the end-of-stream marker was reached")
+        raw = inflate.unused_data.lstrip(b"\x00")  # members may be padded with zeros
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _json_table(path: Path, data: bytes) -> pa.Table:
+    """One file's records as raw columns: Arrow first, orjson when Arrow refuses the file."""
+    try:
+        return ga4_arrow.to_raw(ga4_arrow.parse_ndjson(data))
+    except (pa.ArrowInvalid, ga4_arrow.Unsupported):
+        pass
+    cols = read_json_rows(data)  # a malformed line raises here, named by the caller
+    return pa.Table.from_pydict(cols, schema=ga4_arrow.SCHEMA)
+
+
+@dataclass
+class _Contents:
+    """A shard's files in memory: decompressed JSON text or a Parquet table, and its records."""
+
+    shard: Shard
+    parts: list[tuple[Path, bytes | pa.Table]]
+    records: int  # JSON lines and Parquet rows (a blank line counts until the parse corrects it)
+
+
+def _load(shard: Shard) -> _Contents:
+    parts: list[tuple[Path, bytes | pa.Table]] = []
+    records = 0
     for path in shard.files:
         try:
             if path.name.endswith(".parquet"):
-                cols = read_parquet_rows(path)
-            else:
-                raw = path.read_bytes()
-                cols = read_json_rows(gzip.decompress(raw) if path.name.endswith(".gz") else raw)
-        except (orjson.JSONDecodeError, OSError, EOFError) as exc:
+                import pyarrow.parquet as pq
+
+                table = pq.read_table(path)
+                parts.append((path, table))
+                records += table.num_rows
+                continue
+            data = _file_bytes(path).strip()
+        except (OSError, EOFError, zlib.error, pa.ArrowException) as exc:
             raise CdpError(f"GA4 export file {path} cannot be read: {exc}") from None
-        for c, values in cols.items():
-            out[c] += values
+        if data:
+            parts.append((path, data))
+            records += data.count(b"\n") + 1
+    return _Contents(shard, parts, records)
+
+
+def _parse(contents: list[_Contents]) -> tuple[pa.Table, list[int]]:
+    """Shards' contents as one table of raw columns (all text: the loader types and validates
+    them) and each shard's event count.
+
+    Consecutive JSON files are parsed together in one multithreaded ``pyarrow.json`` call: an
+    export has a file per day or part, and per-call overhead would dominate otherwise."""
+    tables: list[pa.Table] = []
+    group: list[tuple[Path, bytes]] = []
+
+    def flush_group() -> None:
+        if group:
+            tables.extend(_json_group(group))
+            group.clear()
+
+    for c in contents:
+        for path, part in c.parts:
+            if isinstance(part, pa.Table):
+                flush_group()
+                try:
+                    tables.append(ga4_arrow.to_raw(part))
+                except ga4_arrow.Unsupported as exc:
+                    raise CdpError(f"GA4 export file {path} cannot be read: {exc}") from None
+            else:
+                group.append((path, part))
+    flush_group()
+    table = pa.concat_tables(tables) if tables else ga4_arrow.SCHEMA.empty_table()
+    counts = [c.records for c in contents]
+    if table.num_rows != sum(counts):  # blank lines in a file: count its records
+        counts = [
+            sum(
+                p.num_rows
+                if isinstance(p, pa.Table)
+                else sum(1 for line in p.splitlines() if line.strip())
+                for _, p in c.parts
+            )
+            for c in contents
+        ]
+    return table, counts
+
+
+def _json_group(group: list[tuple[Path, bytes]]) -> list[pa.Table]:
+    if len(group) > 1:
+        try:
+            data = b"\n".join(d for _, d in group)
+            return [ga4_arrow.to_raw(ga4_arrow.parse_ndjson(data))]
+        except (pa.ArrowInvalid, ga4_arrow.Unsupported):
+            pass  # types differ between files, or one is malformed: file by file
+    out = []
+    for path, data in group:
+        try:
+            out.append(_json_table(path, data))
+        except (orjson.JSONDecodeError, pa.ArrowException) as exc:
+            raise CdpError(f"GA4 export file {path} cannot be read: {exc}") from None
     return out
 
 
-def to_frame(parts: list[dict[str, list]]) -> pd.DataFrame:
-    cols = {c: [v for p in parts for v in p[c]] for c in EVENTS.input_columns}
-    frame = pd.DataFrame(cols)
-    frame["event_timestamp"] = pd.array(cols["event_timestamp"], dtype="Int64")
-    frame["ecommerce_purchase_revenue"] = pd.to_numeric(
-        pd.Series(cols["ecommerce_purchase_revenue"], dtype=object)
-    )
-    return frame
+def read_shards(shards: list[Shard]) -> tuple[pa.Table, list[int]]:
+    """The events of shards as one table of raw columns, and each shard's event count."""
+    return _parse([_load(s) for s in shards])
 
 
 @dataclass
@@ -216,14 +255,20 @@ def sync_ga4(
     *,
     keys: VaultKeys,
     blocklist: Blocklist,
-    batch_rows: int = 250_000,
+    batch_rows: int = 50_000,
+    workers: int = 2,
     log: Callable[[str], None] = lambda msg: None,
 ) -> tuple[state.StreamStats, Ga4Stats]:
+    """Land the shards not loaded yet. Small shards are grouped into batches of about
+    ``batch_rows`` events; ``workers`` batches land at once on their own connections (the
+    server's COPY of a batch uses one core) and commit in order, each with the cursor and its
+    shards' ``ops.connector_files`` rows. A daily shard that replaces rows of its date waits for
+    the batches before it and lands alone."""
     from orchestration.runtime.db import connect
 
     shards = find_shards(Path(directory))
     g = Ga4Stats(shards_seen=len(shards))
-    with connect(url, autocommit=True) as conn:
+    with connect(url, autocommit=True) as conn, OrderedCommits(url, workers) as commits:
         state.ensure_connector_tables(conn)
         cursor = state.get_cursor(conn, SOURCE, STREAM)
         stats = state.StreamStats(STREAM, cursor_before=cursor, cursor_after=cursor)
@@ -238,12 +283,21 @@ def sync_ga4(
         for sha, (day, kind, batch_ids, status) in loaded.items():
             if status == "loaded":
                 live.setdefault(day, []).append((kind, sha, batch_ids))
-        pending: list[tuple[Shard, dict[str, list]]] = []
+        pending: list[_Contents] = []
+        jobs: list = []
 
-        def flush() -> None:
+        def flush(replaced=()) -> None:
             nonlocal pending
             if pending:
-                _commit(conn, pending, [], keys, blocklist, stats)
+                table, counts = _parse(pending)
+                shards_rows = [(c.shard, n) for c, n in zip(pending, counts, strict=True)]
+                g.rows += table.num_rows
+                stats.fetched += table.num_rows
+                stats.cursor_after = _cursor_after(stats.cursor_after, pending)
+                job = _batch_job(shards_rows, table, replaced, stats.cursor_after, keys, blocklist)
+                commits.submit(job)
+                jobs.append(job)
+                stats.batches += 1
                 pending = []
 
         for shard in shards:
@@ -253,25 +307,26 @@ def sync_ga4(
             ):
                 g.shards_skipped += 1
                 continue
-            frame = read_shard(shard)
-            n = len(frame["event_name"])
+            contents = _load(shard)
             g.shards_loaded += 1
-            g.rows += n
-            stats.fetched += n
             stats.pages += len(shard.files)
             if previous:  # replaces an intraday (or an earlier daily) shard of that date
                 flush()
+                commits.drain()
                 previous = _live_shards(conn, shard.day)
-                _commit(conn, [(shard, frame)], previous, keys, blocklist, stats)
+                pending = [contents]
+                flush(previous)
+                commits.drain()
                 g.intraday_replaced += sum(k == "intraday" for k, _, _ in previous)
                 log(f"ga4: {shard.name} replaced {len(previous)} earlier shard(s) of that date")
             else:
-                pending.append((shard, frame))
-                if sum(len(c["event_name"]) for _, c in pending) >= batch_rows:
+                pending.append(contents)
+                if sum(c.records for c in pending) >= batch_rows:
                     flush()
             live[shard.day] = [(shard.kind, shard.sha256, None)]
         flush()
-    stats.results = state.merge_results(stats.results)
+        commits.drain()
+    stats.results = state.merge_results([r for job in jobs for r in job.results])
     log(f"ga4: {g.shards_loaded} shard(s) loaded, {g.shards_skipped} skipped, {g.rows:,} events")
     return stats, g
 
@@ -284,24 +339,28 @@ def _live_shards(conn, day: date) -> list[tuple]:
     ).fetchall()
 
 
-def _commit(conn, shards_frames, replaced, keys, blocklist, stats: state.StreamStats) -> None:
-    """Land shards (several small ones together) and record them, in one transaction."""
-    frame = to_frame([c for _, c in shards_frames])
-    days = [s.day for s, _ in shards_frames if s.kind == "daily"]
-    cursor = stats.cursor_after
+def _cursor_after(cursor: dict | None, contents: list[_Contents]) -> dict | None:
+    days = [c.shard.day for c in contents if c.shard.kind == "daily"]
     if days and (cursor is None or max(days).isoformat() > cursor["ts"]):
-        cursor = {"ts": max(days).isoformat(), "ids": []}
-    with conn.transaction():
+        return {"ts": max(days).isoformat(), "ids": []}
+    return cursor
+
+
+def _batch_job(shards_rows, table, replaced, cursor, keys, blocklist):
+    """Land shards (several small ones together) and record them: run inside the batch's
+    transaction by ``OrderedCommits``."""
+
+    def job(conn) -> None:
         results = [
             load_frame(
                 conn,
                 EVENTS,
-                frame.iloc[i : i + CHUNK_ROWS],
+                table.slice(i, CHUNK_ROWS),
                 keys=keys,
                 blocklist=blocklist,
                 producer=SOURCE,
             )
-            for i in range(0, len(frame), CHUNK_ROWS)
+            for i in range(0, max(table.num_rows, 1), CHUNK_ROWS)
         ]
         new_ids = [r.batch_id for r in results]
         for _kind, sha, batch_ids in replaced:
@@ -309,7 +368,7 @@ def _commit(conn, shards_frames, replaced, keys, blocklist, stats: state.StreamS
             # that date landed (unless it was byte-identical and its batch was just reused)
             old = [b for b in (batch_ids or []) if b not in new_ids]
             if old:
-                day = shards_frames[0][0].day.strftime("%Y%m%d")
+                day = shards_rows[0][0].day.strftime("%Y%m%d")
                 conn.execute(
                     "delete from raw_ga4.events where _batch_id = any(%s) and event_date = %s",
                     (old, day),
@@ -319,7 +378,8 @@ def _commit(conn, shards_frames, replaced, keys, blocklist, stats: state.StreamS
                 "where source = 'ga4' and sha256 = %s",
                 (sha,),
             )
-        for shard, f in shards_frames:
+        one = len(shards_rows) == 1
+        for shard, n in shards_rows:
             conn.execute(
                 "insert into ops.connector_files (source, stream, file_name, sha256, shard_date, "
                 "shard_kind, batch_ids, rows_received, rows_loaded, rows_rejected) "
@@ -331,14 +391,13 @@ def _commit(conn, shards_frames, replaced, keys, blocklist, stats: state.StreamS
                     shard.day,
                     shard.kind,
                     new_ids,
-                    len(f["event_name"]),
-                    sum(r.loaded for r in results)
-                    if len(shards_frames) == 1
-                    else len(f["event_name"]),
-                    sum(r.rejected for r in results) if len(shards_frames) == 1 else 0,
+                    n,
+                    sum(r.loaded for r in results) if one else n,
+                    sum(r.rejected for r in results) if one else 0,
                 ),
             )
         state.save_cursor(conn, SOURCE, STREAM, cursor)
-    stats.results += results
-    stats.batches += 1
-    stats.cursor_after = cursor
+        job.results = results
+
+    job.results = []
+    return job

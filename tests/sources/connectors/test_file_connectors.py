@@ -171,3 +171,96 @@ def test_csv_drops_land_like_the_generator_once_and_bad_headers_are_named(
             "select reason from ops.rejected_records where entity = 'tickets'"
         ).fetchone()[0]
     assert "created_at" in reason
+
+
+def _ga4_line(ts, params, **extra) -> bytes:
+    record = {
+        "event_date": "20250101",
+        "event_timestamp": ts,
+        "event_name": "page_view",
+        "event_params": params,
+        "user_pseudo_id": "1.1",
+        "stream_id": "9",
+        "platform": "WEB",
+        "device": {"category": "mobile"},
+        "geo": {"country": "France"},
+        "traffic_source": {"source": "google", "medium": "organic", "name": "(organic)"},
+        "ecommerce": {"transaction_id": None, "purchase_revenue": None},
+    }
+    record.update(extra)
+    return orjson.dumps(record)
+
+
+def test_ga4_files_with_int64_as_strings_or_numbers_gzip_plain_and_parquet(
+    live_db, vault, tmp_path
+):
+    keys, blocklist = vault
+    quoted = [{"key": "ga_session_id", "value": {"int_value": "1784790999"}}]
+    as_number = [{"key": "ga_session_id", "value": {"int_value": 1784790999}}]
+    text = [{"key": "page_title", "value": {"string_value": 'Caf\u00e9 "Noir" \\ \t'}}]
+    # BigQuery's JSON export: INT64 values as strings, gzip
+    (tmp_path / "events_20250101.json.gz").write_bytes(
+        gzip.compress(
+            _ga4_line("1735689600000001", quoted, user_id="42")
+            + b"\n"
+            + _ga4_line("1735689600000002", text, ecommerce={"purchase_revenue": 19.99})
+            + b"\n"
+        )
+    )
+    # another tool's export: numbers, plain, with a blank line
+    (tmp_path / "events_20250102.jsonl").write_bytes(
+        _ga4_line(1735776000000001, as_number, event_date="20250102", user_id="")
+        + b"\n\n"
+        + _ga4_line(1735776000000002, None, event_date="20250102")
+    )
+    # a file whose records disagree on a field's JSON type: read record by record
+    (tmp_path / "events_20250103.ndjson").write_bytes(
+        _ga4_line("1735862400000001", quoted, event_date="20250103")
+        + b"\n"
+        + _ga4_line(1735862400000002, as_number, event_date="20250103")
+    )
+    # Parquet: struct value fields all present, only the set ones are kept
+    lines = [_ga4_line(1735948800000001, as_number + text, event_date="20250104")]
+    pq.write_table(
+        pajson.read_json(pa.py_buffer(b"\n".join(lines))), tmp_path / "events_20250104.parquet"
+    )
+    stats, g = sync_ga4(live_db, tmp_path, keys=keys, blocklist=blocklist, batch_rows=2)
+    assert (g.shards_loaded, g.rows, stats.cursor_after["ts"]) == (4, 7, "2025-01-04")
+    with db.connect(live_db) as conn:
+        rows = conn.execute(
+            "select event_timestamp, event_params::jsonb, user_id, ecommerce_purchase_revenue "
+            "from raw_ga4.events order by event_timestamp"
+        ).fetchall()
+        files = conn.execute(
+            "select file_name, rows_received from ops.connector_files order by 1"
+        ).fetchall()
+    assert [r[0] for r in rows] == [
+        1735689600000001,
+        1735689600000002,
+        1735776000000001,
+        1735776000000002,
+        1735862400000001,
+        1735862400000002,
+        1735948800000001,
+    ]
+    assert rows[0][1:3] == (quoted, "42")  # the string stays a string inside event_params
+    assert rows[1][1] == text and str(rows[1][3]) == "19.99"
+    assert rows[2][1:3] == (as_number, "") and rows[3][1] is None and rows[3][2] is None
+    assert rows[4][1] == quoted and rows[5][1] == as_number
+    assert rows[6][1] == as_number + text
+    assert [n for _, n in files] == [2, 2, 2, 1]
+
+
+def test_ga4_unreadable_files_are_named_and_earlier_batches_stay(live_db, vault, tmp_path):
+    keys, blocklist = vault
+    good = _ga4_line("1735689600000001", [])
+    (tmp_path / "events_20250101.json").write_bytes(good)
+    (tmp_path / "events_20250102.json").write_bytes(good + b'\n{"event_date": "2025')
+    with pytest.raises(CdpError, match=r"events_20250102\.json cannot be read"):
+        sync_ga4(live_db, tmp_path, keys=keys, blocklist=blocklist, batch_rows=1)
+    with db.connect(live_db) as conn:
+        assert conn.execute("select count(*) from raw_ga4.events").fetchone()[0] == 1
+    (tmp_path / "events_20250102.json").unlink()
+    (tmp_path / "events_20250103.json.gz").write_bytes(gzip.compress(good)[:-6])
+    with pytest.raises(CdpError, match=r"events_20250103\.json\.gz cannot be read"):
+        sync_ga4(live_db, tmp_path, keys=keys, blocklist=blocklist)
