@@ -5,10 +5,12 @@ cryptography; this module applies it to a producer's frame)."""
 from __future__ import annotations
 
 import pandas as pd
+import psycopg
 import pyarrow as pa
 
 from orchestration.privacy.blocklist import Blocklist
 from orchestration.privacy.vault import VaultKeys, encrypt_many, index_codes
+from orchestration.runtime.db import copy_csv, frame_chunks
 from orchestration.sources.schemas import RawTable
 from orchestration.sources.validation import column_values
 
@@ -68,3 +70,20 @@ def _blocked(blocklist: Blocklist, pii_type: str, plain_by_hash: dict[str, str])
         flags = blocklist.flags(pd.Series(new, dtype="string"), pii_type).tolist()
         memo.update(zip(((pii_type, v) for v in new), flags, strict=True))
     return [h for h, v in plain_by_hash.items() if memo[(pii_type, v)]]
+
+
+def insert_new(conn: psycopg.Connection, target: str, rows: pd.DataFrame) -> None:
+    """Insert rows whose key is not there yet (COPY into a temp table, then one insert)."""
+    tmp = "tmp_" + target.replace(".", "_")
+    conn.execute(
+        f"create temp table if not exists {tmp} (like {target} including defaults) on commit drop"
+    )
+    conn.execute(f"truncate {tmp}")
+    copy_csv(conn, tmp, rows.columns, frame_chunks(rows))
+    cols = ", ".join(rows.columns)
+    # key order: concurrent batches inserting overlapping keys lock them in the same order
+    key = "pii_type, value_hash"
+    conn.execute(
+        f"insert into {target} ({cols}) select {cols} from {tmp} order by {key} "
+        "on conflict do nothing"
+    )
