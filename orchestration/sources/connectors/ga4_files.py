@@ -396,8 +396,9 @@ def _batch_job(shards_rows, table, replaced, cursor, keys, blocklist):
                     sum(r.rejected for r in results) if one else 0,
                 ),
             )
-        state.save_cursor(conn, SOURCE, STREAM, cursor)
         job.results = results
+        # the cursor row is updated by every batch: only after the ones before committed
+        return lambda conn: state.save_cursor(conn, SOURCE, STREAM, cursor)
 
     job.results = []
     return job

@@ -18,7 +18,11 @@ import psycopg
 
 from orchestration.runtime.db import connect
 
-Job = Callable[[psycopg.Connection], None]
+# a job lands its batch and may return a second step, run only once the batches before it have
+# committed (in the same transaction): what must not run concurrently with them, such as
+# writing the cursor row every batch updates
+Job = Callable[[psycopg.Connection], Callable[[psycopg.Connection], None] | None]
+LOCK_TIMEOUT = "5min"  # a safety net: a lock wait this long fails the batch instead of hanging
 
 
 class _Aborted(Exception):
@@ -40,7 +44,12 @@ class OrderedCommits:
             t.start()
 
     def submit(self, job: Job) -> None:
-        """Queue ``job(conn)``: it runs inside a transaction; commits happen in submit order."""
+        """Queue ``job(conn)``: it runs inside a transaction, then the step it returns (if any)
+        once the previous batch committed; commits happen in submit order.
+
+        While it waits for its turn a batch holds the locks it took, so only rows no earlier
+        batch touches may be written before the turn (new rows are fine: nothing else sees
+        them); rows every batch updates belong in the returned step."""
         self._raise_if_failed()
         self._jobs.put((self._next_seq, job))
         self._next_seq += 1
@@ -77,9 +86,13 @@ class OrderedCommits:
                         raise _Aborted  # an earlier batch failed: skip the work too
                     if conn is None:
                         conn = connect(self._url, autocommit=True)
+                        conn.execute(f"set lock_timeout = '{LOCK_TIMEOUT}'")
                     with conn.transaction():
-                        job(conn)
-                        self._wait_turn(seq)  # the commit happens on leaving the block
+                        then = job(conn)
+                        self._wait_turn(seq)
+                        if then is not None:
+                            then(conn)
+                    # committed on leaving the block
                 except _Aborted:
                     pass
                 except BaseException as exc:

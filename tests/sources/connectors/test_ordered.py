@@ -12,11 +12,13 @@ from orchestration.sources.connectors.ordered import OrderedCommits
 
 
 def job(seq: int, delay: float, fail: bool = False):
-    def run(conn) -> None:
+    def run(conn):
         conn.execute("insert into landed (seq) values (%s)", (seq,))
         time.sleep(delay)
         if fail:
             raise RuntimeError(f"batch {seq} failed")
+        # every batch updates this one row: safe only after the earlier batches committed
+        return lambda conn: conn.execute("update cursor_row set seq = %s", (seq,))
 
     return run
 
@@ -29,6 +31,7 @@ def visible(url) -> set[int]:
 def test_batches_become_visible_strictly_in_submit_order(fresh_db):
     with db.connect(fresh_db) as conn:
         conn.execute("create table landed (seq int)")
+        conn.execute("create table cursor_row as select -1 as seq")
         conn.commit()
     seen: list[set[int]] = []
     done = threading.Event()
@@ -50,11 +53,14 @@ def test_batches_become_visible_strictly_in_submit_order(fresh_db):
     watcher.join()
     assert visible(fresh_db) == set(range(5))
     assert all(s == set(range(len(s))) for s in seen), [sorted(s) for s in seen if s]
+    with db.connect(fresh_db) as conn:
+        assert conn.execute("select seq from cursor_row").fetchone() == (4,)
 
 
 def test_a_failed_batch_stops_every_later_one(fresh_db):
     with db.connect(fresh_db) as conn:
         conn.execute("create table landed (seq int)")
+        conn.execute("create table cursor_row as select -1 as seq")
         conn.commit()
     with (
         OrderedCommits(fresh_db, workers=2) as commits,
@@ -64,3 +70,5 @@ def test_a_failed_batch_stops_every_later_one(fresh_db):
             commits.submit(job(seq, 0.05, fail=seq == 2))
         commits.drain()
     assert visible(fresh_db) == {0, 1}
+    with db.connect(fresh_db) as conn:
+        assert conn.execute("select seq from cursor_row").fetchone() == (1,)
