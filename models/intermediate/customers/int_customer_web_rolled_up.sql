@@ -36,14 +36,29 @@ with_customer as (
 ),
 
 first_touch as (
-    select distinct on (customer_id)
+    -- customers in byte order: the same groups, sorted several times faster than by locale
+    select distinct on (customer_id collate "C")
         customer_id,
         first_touch_source,
         first_touch_medium,
         first_touch_campaign,
         session_started_at as first_seen_on_web_at
     from with_customer
-    order by customer_id, session_started_at, session_key
+    order by customer_id collate "C", session_started_at, session_key
+),
+
+devices as (
+    -- distinct devices by hashing (count(distinct ...) would sort every session by customer)
+    select
+        customer_id,
+        count(*) as web_devices_count
+    from (
+        select distinct
+            customer_id,
+            client_key
+        from with_customer
+    ) as customer_devices
+    group by customer_id
 ),
 
 rolled_up as (
@@ -57,7 +72,6 @@ rolled_up as (
         coalesce(sum(product_views) filter (where days_ago between 90 and 179), 0)
             as product_views_prior_90d,
         count(*) as web_sessions_total,
-        count(distinct client_key) as web_devices_count,
         max(session_started_at) as last_web_session_at
     from with_customer
     group by customer_id
@@ -65,7 +79,16 @@ rolled_up as (
 
 final as (
     select
-        rolled_up.*,
+        rolled_up.customer_id,
+        rolled_up.web_sessions_30d,
+        rolled_up.web_sessions_90d,
+        rolled_up.web_sessions_prior_90d,
+        rolled_up.product_views_30d,
+        rolled_up.product_views_90d,
+        rolled_up.product_views_prior_90d,
+        rolled_up.web_sessions_total,
+        devices.web_devices_count,
+        rolled_up.last_web_session_at,
         first_touch.first_touch_source,
         first_touch.first_touch_medium,
         first_touch.first_touch_campaign,
@@ -73,6 +96,7 @@ final as (
         first_touch.first_seen_on_web_at
     from rolled_up
     inner join first_touch on first_touch.customer_id = rolled_up.customer_id
+    inner join devices on devices.customer_id = rolled_up.customer_id
     left join channel_mapping
         on channel_mapping.source = first_touch.first_touch_source
         and channel_mapping.medium = first_touch.first_touch_medium

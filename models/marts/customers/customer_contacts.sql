@@ -152,7 +152,8 @@ ranked as (
     select
         *,
         row_number() over (
-            partition by customer_id, contact_type
+            -- byte-order partitions: the same groups, sorted several times faster than by locale
+            partition by customer_id collate "C", contact_type collate "C"
             order by updated_at desc nulls last, value_hash
         ) as recency_rank
     from allowed
