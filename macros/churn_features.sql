@@ -134,9 +134,11 @@ subscription_features as (
     group by s.customer_id
 ),
 
-email_features as (
+email_profiles as (
+    -- rolled up per Klaviyo profile first, then per customer (email_features): joining each
+    -- profile's totals to the identity graph instead of each event saves a key per event
     select
-        identities.customer_id,
+        e.klaviyo_profile_id,
         count(*) filter (where e.event_type = 'email_received' and d <= 30) as emails_sent_30d,
         count(*) filter (where e.event_type = 'email_received' and d <= 90) as emails_sent_90d,
         count(*) filter (where e.event_type = 'email_opened' and d <= 30) as email_opens_30d,
@@ -156,8 +158,24 @@ email_features as (
             and ev.occurred_at >= c.cutoff_date - 181
             or (ev.event_type = 'email_unsubscribed' and ev.occurred_at < c.cutoff_date)
     ) as e
+    group by e.klaviyo_profile_id
+),
+
+email_features as (
+    select
+        identities.customer_id,
+        sum(p.emails_sent_30d)::bigint as emails_sent_30d,
+        sum(p.emails_sent_90d)::bigint as emails_sent_90d,
+        sum(p.email_opens_30d)::bigint as email_opens_30d,
+        sum(p.email_opens_90d)::bigint as email_opens_90d,
+        sum(p.email_opens_prior_90d)::bigint as email_opens_prior_90d,
+        sum(p.email_clicks_30d)::bigint as email_clicks_30d,
+        sum(p.email_clicks_90d)::bigint as email_clicks_90d,
+        sum(p.email_clicks_prior_90d)::bigint as email_clicks_prior_90d,
+        bool_or(p.has_unsubscribed) as has_unsubscribed
+    from email_profiles as p
     inner join identities
-        on identities.node_key = 'klaviyo:profile_id:' || e.klaviyo_profile_id
+        on identities.node_key = 'klaviyo:profile_id:' || p.klaviyo_profile_id
     group by identities.customer_id
 ),
 

@@ -25,20 +25,20 @@ as_of as (
 
 windowed as (
     select
-        identities.customer_id,
+        events.klaviyo_profile_id,
         events.event_type,
         as_of.as_of_date - events.occurred_at::date as days_ago,
         events.occurred_at
     from events
-    inner join identities
-        on identities.node_key = 'klaviyo:profile_id:' || events.klaviyo_profile_id
     cross join as_of
     where events.occurred_at::date <= as_of.as_of_date
 ),
 
-rolled_up as (
+per_profile as (
+    -- rolled up per Klaviyo profile first, then per customer: joining each profile's totals to
+    -- the identity graph instead of each event saves building and matching a key per event
     select
-        customer_id,
+        klaviyo_profile_id,
         count(*) filter (where event_type = 'email_received' and days_ago < 30) as emails_sent_30d,
         count(*) filter (where event_type = 'email_opened' and days_ago < 30) as email_opens_30d,
         count(*) filter (where event_type = 'email_clicked' and days_ago < 30) as email_clicks_30d,
@@ -53,7 +53,27 @@ rolled_up as (
         max(occurred_at) filter (where event_type = 'email_clicked') as last_email_clicked_at,
         bool_or(event_type = 'email_unsubscribed') as has_unsubscribed_event
     from windowed
-    group by customer_id
+    group by klaviyo_profile_id
+),
+
+rolled_up as (
+    select
+        identities.customer_id,
+        sum(per_profile.emails_sent_30d)::bigint as emails_sent_30d,
+        sum(per_profile.email_opens_30d)::bigint as email_opens_30d,
+        sum(per_profile.email_clicks_30d)::bigint as email_clicks_30d,
+        sum(per_profile.emails_sent_90d)::bigint as emails_sent_90d,
+        sum(per_profile.email_opens_90d)::bigint as email_opens_90d,
+        sum(per_profile.email_clicks_90d)::bigint as email_clicks_90d,
+        sum(per_profile.emails_sent_prior_90d)::bigint as emails_sent_prior_90d,
+        sum(per_profile.email_opens_prior_90d)::bigint as email_opens_prior_90d,
+        max(per_profile.last_email_opened_at) as last_email_opened_at,
+        max(per_profile.last_email_clicked_at) as last_email_clicked_at,
+        bool_or(per_profile.has_unsubscribed_event) as has_unsubscribed_event
+    from per_profile
+    inner join identities
+        on identities.node_key = 'klaviyo:profile_id:' || per_profile.klaviyo_profile_id
+    group by identities.customer_id
 ),
 
 consent as (
