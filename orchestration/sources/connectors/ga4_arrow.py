@@ -180,3 +180,45 @@ def params_json(params: pa.Array) -> pa.Array:
     lists = pa.ListArray.from_arrays(params.offsets, body, mask=params.is_null())
     joined = pc.binary_join(lists, ",")
     return pc.binary_join_element_wise("[", joined, "]", "", null_handling="emit_null")
+
+
+def _as_text(v):
+    return None if v is None else v if isinstance(v, str) else str(v)
+
+
+def read_json_rows(data: bytes) -> dict[str, list]:
+    """The fallback reader, one record at a time with orjson: for the files ``pyarrow.json``
+    refuses (a field whose JSON type changes between records, a malformed line: this one then
+    raises ``orjson.JSONDecodeError``, which names the problem)."""
+    cols: dict[str, list] = {name: [] for name in SCHEMA.names}
+    out = list(cols.values())
+    loads, dumps = orjson.loads, orjson.dumps
+    for line in data.splitlines():
+        if not line.strip():
+            continue
+        r = loads(line)
+        device = r.get("device") or {}
+        geo = r.get("geo") or {}
+        ts = r.get("traffic_source") or {}
+        ec = r.get("ecommerce") or {}
+        params = r.get("event_params")
+        values = (
+            r.get("event_date"),
+            r.get("event_timestamp"),
+            r.get("event_name"),
+            None if params is None else dumps(params).decode(),
+            r.get("user_pseudo_id"),
+            r.get("user_id"),
+            r.get("stream_id"),
+            r.get("platform"),
+            device.get("category"),
+            geo.get("country"),
+            ts.get("source"),
+            ts.get("medium"),
+            ts.get("name"),
+            ec.get("transaction_id"),
+            ec.get("purchase_revenue"),
+        )
+        for column, value in zip(out, values, strict=True):
+            column.append(_as_text(value))
+    return cols

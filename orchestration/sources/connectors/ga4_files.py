@@ -79,48 +79,6 @@ def find_shards(directory: Path) -> list[Shard]:
     return out
 
 
-def _text(v):
-    return None if v is None else v if isinstance(v, str) else str(v)
-
-
-def read_json_rows(data: bytes) -> dict[str, list]:
-    """The fallback reader, one record at a time with orjson: for the files ``pyarrow.json``
-    refuses (a field whose JSON type changes between records, a malformed line: this one then
-    raises ``orjson.JSONDecodeError``, which names the problem)."""
-    cols: dict[str, list] = {c: [] for c in EVENTS.input_columns}
-    out = list(cols.values())
-    loads, dumps = orjson.loads, orjson.dumps
-    for line in data.splitlines():
-        if not line.strip():
-            continue
-        r = loads(line)
-        device = r.get("device") or {}
-        geo = r.get("geo") or {}
-        ts = r.get("traffic_source") or {}
-        ec = r.get("ecommerce") or {}
-        params = r.get("event_params")
-        values = (
-            r.get("event_date"),
-            r.get("event_timestamp"),
-            r.get("event_name"),
-            None if params is None else dumps(params).decode(),
-            r.get("user_pseudo_id"),
-            r.get("user_id"),
-            r.get("stream_id"),
-            r.get("platform"),
-            device.get("category"),
-            geo.get("country"),
-            ts.get("source"),
-            ts.get("medium"),
-            ts.get("name"),
-            ec.get("transaction_id"),
-            ec.get("purchase_revenue"),
-        )
-        for column, value in zip(out, values, strict=True):
-            column.append(_text(value))
-    return cols
-
-
 def _file_bytes(path: Path) -> bytes:
     raw = path.read_bytes()
     return _gunzip(raw) if path.name.endswith(".gz") else raw
@@ -145,7 +103,7 @@ def _json_table(path: Path, data: bytes) -> pa.Table:
         return ga4_arrow.to_raw(ga4_arrow.parse_ndjson(data))
     except (pa.ArrowInvalid, ga4_arrow.Unsupported):
         pass
-    cols = read_json_rows(data)  # a malformed line raises here, named by the caller
+    cols = ga4_arrow.read_json_rows(data)  # a malformed line raises, named by the caller
     return pa.Table.from_pydict(cols, schema=ga4_arrow.SCHEMA)
 
 
