@@ -8,7 +8,9 @@
             "{{ index_on(['customer_id'], unique=true) }}",
             "{{ index_on(['lifecycle_stage']) }}",
             "{{ delete_missing_from_this(ref('customers'), 'customer_id') }}",
-            "{{ analyze_this() }}",
+            "{{ analyze_this(['customer_id', 'lifecycle_stage', 'subscription_status',
+                'lifetime_value', 'orders_count', 'has_replenishable_repeat', 'churn_risk_score',
+                'churn_risk_band']) }}",
         ],
     )
 }}
@@ -18,7 +20,9 @@
     views select from this table, and a `table` materialization replaces it with
     `drop ... cascade`, which would drop every segment view on each build. Rows are replaced in
     place (delete+insert by customer_id) and customers that no longer exist (merged clusters)
-    are deleted by the post-hook, so the views survive and refresh concurrently. -#}
+    are deleted by the post-hook, so the views survive and refresh concurrently. Statistics are
+    gathered for the key and the columns the pre-built segments filter on (all ~100 columns
+    took 1 s at scale 1, 5 s at scale 10); autovacuum analyzes the rest. -#}
 
 with
 
