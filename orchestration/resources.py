@@ -2,7 +2,6 @@
 
 Settings are read once (``orchestration.runtime.settings``); resources only hand them out."""
 
-
 from contextlib import contextmanager
 
 import dagster as dg
