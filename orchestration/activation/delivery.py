@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+import httpx
 import psycopg
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -107,6 +109,31 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def http_attempt(request: Callable[[], httpx.Response], *, auth_hint: str = "") -> Attempt:
+    """One HTTP request as an ``Attempt``: 2xx delivered; timeouts, dropped connections, 429 and
+    5xx retryable (honouring ``Retry-After``); other statuses final. ``auth_hint`` is added to
+    a 401/403 message."""
+    try:
+        resp = request()
+    except httpx.TimeoutException as exc:
+        return Attempt(False, True, None, f"timeout: {type(exc).__name__}")
+    except httpx.TransportError as exc:
+        return Attempt(False, True, None, f"connection error: {type(exc).__name__}: {exc}")
+    status = resp.status_code
+    if 200 <= status < 300:
+        return Attempt(True, False, status)
+    retryable = status == 429 or status >= 500
+    detail = re.sub(r"\s+", " ", resp.text[:200])
+    hint = auth_hint if status in (401, 403) else ""
+    return Attempt(
+        False,
+        retryable,
+        status,
+        f"HTTP {status} {resp.reason_phrase}{hint}: {detail}".strip(),
+        parse_retry_after(resp.headers.get("retry-after")) if retryable else None,
+    )
 
 
 # ------------------------------------------------------------------------------ the ledger

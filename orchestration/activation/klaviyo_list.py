@@ -18,14 +18,13 @@ The first export to a list sends every current member; later ones only the chang
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 import httpx
 import orjson
 import pyarrow as pa
 
-from orchestration.activation.delivery import Attempt, Batch, parse_retry_after
+from orchestration.activation.delivery import Attempt, Batch, http_attempt
 from orchestration.errors import CdpError
 from orchestration.runtime import db
 
@@ -107,24 +106,9 @@ class KlaviyoListDestination:
         def send_once(batch: Batch) -> Attempt:
             envelope = orjson.loads(batch.body)
             content = orjson.dumps({"data": envelope["data"]})
-            try:
-                resp = client.request(envelope["method"], url, content=content, headers=headers)
-            except httpx.TimeoutException as exc:
-                return Attempt(False, True, None, f"timeout: {type(exc).__name__}")
-            except httpx.TransportError as exc:
-                return Attempt(False, True, None, f"connection error: {type(exc).__name__}: {exc}")
-            status = resp.status_code
-            if 200 <= status < 300:
-                return Attempt(True, False, status)
-            retryable = status == 429 or status >= 500
-            detail = re.sub(r"\s+", " ", resp.text[:200])
-            hint = " (check the API key and its lists:write scope)" if status in (401, 403) else ""
-            return Attempt(
-                False,
-                retryable,
-                status,
-                f"HTTP {status} {resp.reason_phrase}{hint}: {detail}".strip(),
-                parse_retry_after(resp.headers.get("retry-after")) if retryable else None,
+            return http_attempt(
+                lambda: client.request(envelope["method"], url, content=content, headers=headers),
+                auth_hint=" (check the API key and its lists:write scope)",
             )
 
         return send_once

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pyarrow as pa
 
-from orchestration.activation.delivery import Attempt, Batch, parse_retry_after
+from orchestration.activation.delivery import Attempt, Batch, http_attempt
 from orchestration.errors import CdpError
 
 if TYPE_CHECKING:
@@ -181,23 +181,7 @@ class WebhookDestination:
                 "webhook-timestamp": str(ts),
                 "webhook-signature": sign(key, batch.delivery_id, ts, batch.body),
             }
-            try:
-                resp = client.post(url, content=batch.body, headers=headers)
-            except httpx.TimeoutException as exc:
-                return Attempt(False, True, None, f"timeout: {type(exc).__name__}")
-            except httpx.TransportError as exc:
-                return Attempt(False, True, None, f"connection error: {type(exc).__name__}: {exc}")
-            status = resp.status_code
-            if 200 <= status < 300:
-                return Attempt(True, False, status)
-            retryable = status == 429 or status >= 500
-            return Attempt(
-                False,
-                retryable,
-                status,
-                f"HTTP {status} {resp.reason_phrase}: {resp.text[:200]}".strip(),
-                parse_retry_after(resp.headers.get("retry-after")) if retryable else None,
-            )
+            return http_attempt(lambda: client.post(url, content=batch.body, headers=headers))
 
         return send_once
 
