@@ -277,6 +277,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def export(url, segments_dir, tmp_path, run_id, *, slug=SLUG, policy=None, **kw):
+    """``export_segment`` of the test segment into ``tmp_path/exports`` with the test keys and
+    the fast retry policy; ``kw`` as export_segment takes them (``env``, ``force``, ...)."""
+    from orchestration.activation.exports import export_segment
+
+    return export_segment(
+        url,
+        slug,
+        run_id,
+        segments_dir=segments_dir,
+        exports_dir=tmp_path / "exports",
+        keys=keys(),
+        policy=policy or FAST,
+        **kw,
+    )
+
+
 @pytest.fixture
 def kit():
     """The helpers above, for test modules (importlib mode cannot import conftest)."""
@@ -294,4 +311,5 @@ def kit():
         view_members=view_members,
         write_segment_file=write_segment_file,
         free_port=free_port,
+        export=export,
     )

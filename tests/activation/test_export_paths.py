@@ -9,7 +9,6 @@ import hashlib
 import pyarrow.parquet as pq
 
 from orchestration.activation import fetch, files
-from orchestration.activation.exports import export_segment
 from orchestration.privacy.vault import VaultKeys, blind_index, encrypt
 from orchestration.runtime import db
 
@@ -17,16 +16,7 @@ TRICKY = 'at "risk", maybe\nnext week'
 
 
 def run(url, kit, segments_dir, tmp_path, slug=None, run_id="run-aaaa1111", **kw):
-    return export_segment(
-        url,
-        slug or kit.SLUG,
-        run_id,
-        segments_dir=segments_dir,
-        exports_dir=tmp_path / "exports",
-        keys=kit.keys(),
-        policy=kit.FAST,
-        **kw,
-    )
+    return kit.export(url, segments_dir, tmp_path, run_id, slug=slug or kit.SLUG, **kw)
 
 
 def rows(path) -> dict[str, dict]:

@@ -10,23 +10,13 @@ import pytest
 
 from orchestration.activation import files
 from orchestration.activation.config import ActivationConfig
-from orchestration.activation.exports import export_segment
 from orchestration.errors import CdpError
 from orchestration.runtime import db
 from orchestration.segments.spec import SegmentError
 
 
 def run(url, kit, segments_dir, tmp_path, run_id="run-aaaa1111", **kw):
-    return export_segment(
-        url,
-        kit.SLUG,
-        run_id,
-        segments_dir=segments_dir,
-        exports_dir=tmp_path / "exports",
-        keys=kit.keys(),
-        policy=kit.FAST,
-        **kw,
-    )
+    return kit.export(url, segments_dir, tmp_path, run_id, **kw)
 
 
 def read_csv(path):

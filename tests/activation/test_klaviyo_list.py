@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from orchestration.activation import klaviyo_list
-from orchestration.activation.exports import export_segment
 from orchestration.errors import CdpError
 from orchestration.runtime import db
 from orchestration.segments.spec import SegmentError, load_file
@@ -64,16 +63,7 @@ def fake_klaviyo(monkeypatch):
 
 
 def run(url, kit, segments_dir, tmp_path, run_id, key=KEY):
-    return export_segment(
-        url,
-        kit.SLUG,
-        run_id,
-        segments_dir=segments_dir,
-        exports_dir=tmp_path / "exports",
-        keys=kit.keys(),
-        policy=kit.FAST,
-        env={"KLAVIYO_TEST_KEY": key},
-    )
+    return kit.export(url, segments_dir, tmp_path, run_id, env={"KLAVIYO_TEST_KEY": key})
 
 
 def write(kit, segments_dir):
@@ -149,12 +139,4 @@ def test_klaviyo_list_exports_are_checked_before_anything_runs(
         load_file(path)
     write(kit, segments_dir)
     with pytest.raises(CdpError, match="KLAVIYO_TEST_KEY, which is not set"):
-        export_segment(
-            klaviyo_db,
-            kit.SLUG,
-            "run-kl000005",
-            segments_dir=segments_dir,
-            exports_dir=tmp_path / "exports",
-            keys=kit.keys(),
-            env={},
-        )
+        kit.export(klaviyo_db, segments_dir, tmp_path, "run-kl000005", env={})

@@ -13,23 +13,13 @@ from email.utils import format_datetime
 import pytest
 
 from orchestration.activation.delivery import RetryPolicy, parse_retry_after
-from orchestration.activation.exports import export_segment
 from orchestration.activation.webhooks import SignatureError, sign, verify
 from orchestration.runtime import db
 
 
 def export(url, kit, segments_dir, tmp_path, run_id, policy=None, **kw):
-    return export_segment(
-        url,
-        kit.SLUG,
-        run_id,
-        segments_dir=segments_dir,
-        exports_dir=tmp_path / "exports",
-        keys=kit.keys(),
-        policy=policy or kit.FAST,
-        env={"CDP_TEST_SECRET": kit.SECRET},
-        **kw,
-    )
+    env = {"CDP_TEST_SECRET": kit.SECRET}
+    return kit.export(url, segments_dir, tmp_path, run_id, policy=policy, env=env, **kw)
 
 
 def webhook(url, batch_size=4, **extra):
