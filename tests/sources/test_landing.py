@@ -48,6 +48,23 @@ def land(url, frame, tbl=CUSTOMERS):
         return load_frame(conn, tbl, frame, keys=KEYS, blocklist=load_blocklist())
 
 
+def rejections(url, batch_id) -> tuple[dict[int, str], tuple]:
+    """A batch's rejection reasons by row number, and its (received, loaded, rejected)."""
+    with db.connect(url) as conn:
+        reasons = dict(
+            conn.execute(
+                "select row_number, reason from ops.rejected_records where batch_id = %s",
+                (batch_id,),
+            ).fetchall()
+        )
+        counts = conn.execute(
+            "select rows_received, rows_loaded, rows_rejected from ops.load_batches "
+            "where batch_id = %s",
+            (batch_id,),
+        ).fetchone()
+    return reasons, counts
+
+
 def scalar(url, sql, params=None):
     with db.connect(url) as conn:
         return conn.execute(sql, params).fetchone()[0]
@@ -73,21 +90,10 @@ def test_malformed_records_are_rejected_with_reasons_and_counts_reconcile(wareho
     frame.loc[3, "updated_at"] = None
     result = land(warehouse_url, frame)
     assert (result.received, result.loaded, result.rejected) == (4, 1, 3)
-    with db.connect(warehouse_url) as conn:
-        rejects = dict(
-            conn.execute(
-                "select row_number, reason from ops.rejected_records where batch_id = %s",
-                (result.batch_id,),
-            ).fetchall()
-        )
-        batch = conn.execute(
-            "select rows_received, rows_loaded, rows_rejected from ops.load_batches "
-            "where batch_id = %s",
-            (result.batch_id,),
-        ).fetchone()
-        payload = conn.execute(
-            "select payload::text from ops.rejected_records where row_number = 2"
-        ).fetchone()[0]
+    rejects, batch = rejections(warehouse_url, result.batch_id)
+    payload = scalar(
+        warehouse_url, "select payload::text from ops.rejected_records where row_number = 2"
+    )
     assert "column id: 'abc' is not a valid bigint" in rejects[2]
     assert "column created_at: 'yesterday-ish' is not a timestamp" in rejects[3]
     assert "column updated_at: required value is missing" in rejects[4]
@@ -210,19 +216,8 @@ def test_arrow_rows_that_cannot_land_are_rejected_with_reasons(warehouse_url):
     )
     result = land(warehouse_url, pa.table(cols), GA4)
     assert (result.received, result.loaded, result.rejected) == (6, 1, 5)
-    with db.connect(warehouse_url) as conn:
-        rejects = dict(
-            conn.execute(
-                "select row_number, reason from ops.rejected_records where batch_id = %s",
-                (result.batch_id,),
-            ).fetchall()
-        )
-        payload = conn.execute(
-            "select payload from ops.rejected_records where row_number = 2"
-        ).fetchone()[0]
-        batch = conn.execute(
-            "select rows_received, rows_loaded, rows_rejected from ops.load_batches"
-        ).fetchone()
+    rejects, batch = rejections(warehouse_url, result.batch_id)
+    payload = scalar(warehouse_url, "select payload from ops.rejected_records where row_number = 2")
     assert "column event_timestamp: 'soon' is not a valid bigint" in rejects[2]
     assert rejects[3] == "column event_timestamp: required value is missing"
     assert rejects[4] == "column event_params: '{\"broken\": ' is not valid JSON"
