@@ -121,6 +121,7 @@ def test_a_bad_key_fails_once_and_is_resent_by_the_next_export(
     report = first.deliveries[0]
     assert (report.delivered, report.failed) == (0, 1) and len(fake.requests) == 1  # no retry
     assert "401" in report.errors[0] and "pk_wrong" not in report.errors[0]
+    assert "check the API key and its lists:write scope" in report.errors[0]
     assert LIST not in fake.lists
     again = run(klaviyo_db, kit, segments_dir, tmp_path, "run-kl000004")
     assert again.deliveries[0].backlog_resent == 1 and again.deliveries[0].failed == 0

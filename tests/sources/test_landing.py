@@ -92,7 +92,9 @@ def test_malformed_records_are_rejected_with_reasons_and_counts_reconcile(wareho
     assert (result.received, result.loaded, result.rejected) == (4, 1, 3)
     rejects, batch = rejections(warehouse_url, result.batch_id)
     payload = scalar(
-        warehouse_url, "select payload::text from ops.rejected_records where row_number = 2"
+        warehouse_url,
+        "select payload::text from ops.rejected_records where batch_id = %s and row_number = 2",
+        (result.batch_id,),
     )
     assert "column id: 'abc' is not a valid bigint" in rejects[2]
     assert "column created_at: 'yesterday-ish' is not a timestamp" in rejects[3]
@@ -217,7 +219,11 @@ def test_arrow_rows_that_cannot_land_are_rejected_with_reasons(warehouse_url):
     result = land(warehouse_url, pa.table(cols), GA4)
     assert (result.received, result.loaded, result.rejected) == (6, 1, 5)
     rejects, batch = rejections(warehouse_url, result.batch_id)
-    payload = scalar(warehouse_url, "select payload from ops.rejected_records where row_number = 2")
+    payload = scalar(
+        warehouse_url,
+        "select payload from ops.rejected_records where batch_id = %s and row_number = 2",
+        (result.batch_id,),
+    )
     assert "column event_timestamp: 'soon' is not a valid bigint" in rejects[2]
     assert rejects[3] == "column event_timestamp: required value is missing"
     assert rejects[4] == "column event_params: '{\"broken\": ' is not valid JSON"
