@@ -205,7 +205,14 @@ def churn_alert_job():
     description="After churn_scores is materialized, alert on customers newly in the high bands.",
 )
 def churn_alert_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
-    yield dg.RunRequest(run_key=f"churn_scores:{asset_event.storage_id}")
+    # An EventLogEntry has no storage id (the record does; dagster stores it in the cursor only
+    # after this function returns). The materializing run and the event's timestamp identify
+    # the materialization, and read the same on every tick, so a retried tick or a daemon
+    # restart never launches a second alert run for it. Runless (reported) events have run id "".
+    yield dg.RunRequest(
+        run_key=f"churn_scores:{asset_event.run_id or 'runless'}:{asset_event.timestamp!r}",
+        tags={"cdp/churn_scores_run_id": asset_event.run_id},
+    )
 
 
 defs = dg.Definitions(
