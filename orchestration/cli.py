@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import time
 from datetime import date
 from functools import wraps
@@ -185,15 +183,11 @@ def _print_summary(result, elapsed: float) -> None:
 @app.command()
 @friendly
 def ui(port: int = typer.Option(3000, help="Port of the Dagster UI.")) -> None:
-    """Serve the Dagster UI (and daemon, for schedules and sensors) from workspace.yaml."""
-    from orchestration.runtime.dagster_home import ensure_dagster_home
-    from orchestration.runtime.settings import PROJECT_ROOT
+    """Serve the Dagster UI (and daemon, for schedules and sensors) from workspace.yaml;
+    Ctrl-C or SIGTERM stops all of it."""
+    from orchestration.runtime.ui import serve
 
-    ensure_dagster_home()
-    dagster = shutil.which("dagster", path=os.path.dirname(sys.executable)) or "dagster"
-    cmd = [dagster, "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-p", str(port)]
-    console.print(f"Dagster UI on http://localhost:{port} (Ctrl-C to stop)")
-    raise typer.Exit(subprocess.call(cmd, cwd=PROJECT_ROOT))
+    raise typer.Exit(serve(port, log=console.print))
 
 
 def main() -> None:  # pragma: no cover - console entry point
