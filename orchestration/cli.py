@@ -134,8 +134,18 @@ def demo(
         "--next-day",
         help="Append one more day of activity after what is loaded, then rebuild.",
     ),
+    full_refresh: bool = typer.Option(
+        False,
+        "--full-refresh",
+        help="Rebuild incremental dbt models from scratch (dbt build --full-refresh).",
+    ),
 ) -> None:
     """Generate demo data and run the whole pipeline through Dagster."""
+    import warnings
+
+    # Dagster's beta/deprecation notices about its own definitions say nothing to a user
+    warnings.filterwarnings("ignore", module=r"dagster\.")
+
     from orchestration.pipeline import run_pipeline
     from orchestration.runtime.settings import settings
 
@@ -151,6 +161,7 @@ def demo(
         scale=cfg.demo_scale if scale is None else scale,
         as_of=as_of or (cfg.demo_as_of.isoformat() if cfg.demo_as_of else ""),
         next_day=next_day,
+        full_refresh=full_refresh,
     )
     _print_summary(result, time.perf_counter() - started)
     if not result.success:
@@ -175,6 +186,192 @@ def _print_summary(result, elapsed: float) -> None:
     out.print(f'Warehouse: {result.url}    (psql "$(cdp db url)")')
     out.print(f"Exports: {cfg.exports_dir}/<segment>/LATEST")
     out.print(f"Dagster home: {cfg.dagster_home}    UI: make ui, then http://localhost:3000")
+
+
+# ---------------------------------------------------------------------------------------- dbt
+
+# dbt subcommands that record the models they built in ops.model_refreshes (`cdp status`)
+_DBT_BUILDS = ("build", "run")
+_DBT_COMMANDS = {"build", "clean", "clone", "compile", "debug", "deps", "docs", "init", "list",
+                 "ls", "parse", "retry", "run", "run-operation", "seed", "show", "snapshot",
+                 "source", "test"}  # fmt: skip
+
+
+@app.command(
+    "dbt",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+@friendly
+def dbt_command(ctx: typer.Context) -> None:
+    """Run dbt on the warehouse: `cdp dbt build --select customers`, `cdp dbt --version`.
+
+    Every argument goes to dbt (`cdp dbt --help` is dbt's help); --project-dir and --profiles-dir
+    are added unless given. Exits with dbt's exit code."""
+    import signal
+    import subprocess
+
+    from orchestration.runtime import db
+    from orchestration.warehouse.project import DBT_PROJECT_DIR, dbt_env, dbt_executable
+
+    args = list(ctx.args)
+    positional = [a for a in args if not a.startswith("-")]
+    subcommand = next((a for a in positional if a in _DBT_COMMANDS), None)
+    if subcommand is None and positional:
+        subcommand = positional[0]  # a dbt command this list does not know yet
+    url, env = None, dict(os.environ)
+    if subcommand is not None:  # `dbt --version` and `--help` need neither project nor server
+        url = db.warehouse_url()
+        env.update(dbt_env(url))
+        for flag in ("--project-dir", "--profiles-dir"):
+            if not any(a == flag or a.startswith(flag + "=") for a in args):
+                args += [flag, str(DBT_PROJECT_DIR)]
+    results = DBT_PROJECT_DIR / "target" / "run_results.json"
+    msgpack = DBT_PROJECT_DIR / "target" / "partial_parse.msgpack"
+    parsed_before = msgpack.stat().st_mtime_ns if msgpack.exists() else None
+    started = time.time()
+    proc = subprocess.Popen([dbt_executable(), *args], env=env)
+    # Ctrl-C reaches dbt through the terminal's process group: wait for it to stop cleanly;
+    # a SIGTERM sent to this process is passed on
+    previous = {
+        signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        signal.SIGTERM: signal.signal(signal.SIGTERM, lambda *_: proc.terminate()),
+    }
+    try:
+        code = proc.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if url is not None:
+        _after_dbt(url, env, subcommand, args, results, started, msgpack, parsed_before)
+    raise typer.Exit(code if code >= 0 else 128 - code)
+
+
+def _after_dbt(url, env, subcommand, args, results, started, msgpack, parsed_before) -> None:
+    """Bookkeeping after `cdp dbt`: which connection target/partial_parse.msgpack was parsed for
+    (as `run_dbt` does), and the models a build or run refreshed (ops.model_refreshes)."""
+    from orchestration.warehouse import project
+
+    parsed_now = msgpack.stat().st_mtime_ns if msgpack.exists() else None
+    if parsed_now is not None and parsed_now != parsed_before:
+        project.PARSED_FOR_PATH.write_text(project._profile_key(env))
+    own_target = not any(a.startswith("--target-path") for a in args) and not env.get(
+        "DBT_TARGET_PATH"
+    )
+    if subcommand not in _DBT_BUILDS or not own_target or not results.exists():
+        return
+    if results.stat().st_mtime < started:
+        return  # dbt wrote no results (it stopped before running anything)
+    from orchestration import status
+    from orchestration.runtime import db
+    from orchestration.warehouse import run_results
+
+    data = run_results.load(results) or {}
+    invocation = (data.get("metadata") or {}).get("invocation_id", "")
+    try:
+        with db.connect(url) as conn:
+            status.record_model_refreshes(
+                conn, run_results.model_refreshes(data), f"cdp dbt {invocation}".strip()
+            )
+    except Exception as exc:  # bookkeeping must not hide dbt's own outcome
+        console.print(f"[yellow]warning:[/yellow] model refresh times not recorded: {exc}")
+
+
+# ------------------------------------------------------------------------------------- status
+
+
+@app.command("status")
+@friendly
+def status_command(
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead."),
+) -> None:
+    """Per stage (sources, dbt, churn, segments, exports): last success, last failure with its
+    reason, and their age; how far behind each source is; when each mart was refreshed.
+
+    Exits 1 when the last pipeline run failed or the latest outcome of any stage is a failure."""
+    import json
+
+    from orchestration import status
+
+    current = status.collect()
+    if as_json:
+        print(json.dumps(current.as_dict()))
+    else:
+        _print_status(current)
+    if not current.ok:
+        raise typer.Exit(1)
+
+
+def _print_status(current) -> None:
+    from rich.markup import escape
+
+    from orchestration.status import ago
+
+    now = current.checked_at
+    out = Console()
+    out.print(
+        f"CDP Lite status of {current.warehouse} at {now:%Y-%m-%d %H:%M:%S %Z}", highlight=False
+    )
+    run = current.last_run
+    if run is None:
+        out.print("Last pipeline run: never")
+    else:
+        outcome = "[green]succeeded[/green]" if run.ok else "[red]FAILED[/red]"
+        failed = f" (failed: {', '.join(run.failed_steps)})" if run.failed_steps else ""
+        out.print(
+            f"Last pipeline run {run.run_id} {outcome} {ago(run.finished_at, now)}{failed}",
+            highlight=False,
+        )
+
+    colors = {"ok": "green", "failing": "red", "never": "dim"}
+    table = Table(title="Stages", title_justify="left")
+    for name in ("stage", "state", "last success", "last failure", "now"):
+        table.add_column(name)
+    for stage in current.stages:
+        fail = stage.last_failure
+        table.add_row(
+            stage.name,
+            f"[{colors[stage.state]}]{stage.state}[/{colors[stage.state]}]",
+            ago(stage.last_success.at, now) if stage.last_success else "never",
+            f"{ago(fail.at, now)}: {escape(fail.message or 'failed')}" if fail else "never",
+            escape("; ".join([*stage.failing_parts, stage.detail] if stage.failing_parts
+                             else [stage.detail])),
+        )  # fmt: skip
+    out.print(table)
+
+    if current.sources:
+        sources = Table(title="Sources", title_justify="left")
+        for name in ("source", "last load", "rows (24h)", "data through", "behind"):
+            sources.add_column(name, justify="right" if name == "rows (24h)" else "left")
+        for s in current.sources:
+            through = s.data_through
+            sources.add_row(
+                s.source + (" [red](last load failed)[/red]" if s.failing else ""),
+                ago(s.last_load, now),
+                f"{s.rows_last_day:,}",
+                f"{through:%Y-%m-%d %H:%M}" if through else "no records",
+                ago(through, now).removesuffix(" ago") if through else "",
+            )
+        out.print(sources)
+    else:
+        out.print("Sources: nothing landed yet")
+    if current.demo_loaded_through:
+        out.print(f"Demo data loaded through {current.demo_loaded_through.isoformat()}")
+
+    if current.marts:
+        marts = Table(title="Marts", title_justify="left")
+        for name in ("mart", "refreshed at", "age", "rows"):
+            marts.add_column(name, justify="right" if name == "rows" else "left")
+        for m in current.marts:
+            marts.add_row(
+                m.relation or m.model,
+                f"{m.refreshed_at:%Y-%m-%d %H:%M:%S %Z}",
+                ago(m.refreshed_at, now),
+                "" if m.rows is None else f"{m.rows:,}",
+            )
+        out.print(marts)
+    else:
+        out.print("Marts: never refreshed")
 
 
 # ------------------------------------------------------------------------------------------- ui

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import dagster as dg
 
 from orchestration.activation import defs as activation_defs
@@ -11,12 +13,89 @@ from orchestration.segments import defs as segments_defs
 from orchestration.sources import defs as sources_defs
 from orchestration.warehouse import defs as warehouse_defs
 
+
+def _record_step(context: dg.HookContext, ok: bool) -> None:
+    """Record the step's outcome in ops.stage_runs for `cdp status` (orchestration/status.py)."""
+    from datetime import UTC, datetime
+
+    from orchestration import status
+    from orchestration.runtime import db
+    from orchestration.warehouse.run_results import describe_error
+
+    message = None
+    if not ok:
+        exc = context.op_exception
+        if exc is None:
+            message = _failure_message(context)
+        else:
+            text = str(exc) if isinstance(exc, dg.Failure) else f"{type(exc).__name__}: {exc}"
+            message = describe_error(text)
+            if type(exc).__name__ == "DagsterAssetCheckFailedError":
+                message = _failed_checks(context) or message
+    started_at = None
+    with contextlib.suppress(Exception):  # the start time is a nicety; the outcome matters
+        stats = context.instance.get_run_step_stats(context.run_id, step_keys=[context.step_key])
+        if stats and stats[0].start_time:
+            started_at = datetime.fromtimestamp(stats[0].start_time, UTC)
+    with db.connect(context.resources.warehouse.url()) as conn:
+        status.record_step(
+            conn,
+            run_id=context.run_id,
+            step=context.step_key,
+            job=context.job_name,
+            ok=ok,
+            message=message,
+            started_at=started_at,
+        )
+
+
+def _failure_message(context: dg.HookContext) -> str:
+    """The step's failure from the event log (a failure outside user code has no exception)."""
+    from orchestration.warehouse.run_results import describe_error, step_error_text
+
+    records = context.instance.get_records_for_run(
+        context.run_id, of_type=dg.DagsterEventType.STEP_FAILURE
+    ).records
+    for record in reversed(records):
+        event = record.event_log_entry.dagster_event
+        if event and event.step_key == context.step_key:
+            return describe_error(step_error_text(event.step_failure_data.error))
+    return "failed"
+
+
+def _failed_checks(context: dg.HookContext) -> str | None:
+    """What the step's failed blocking checks said (their descriptions)."""
+    from orchestration.pipeline import failed_checks_text
+
+    records = context.instance.get_records_for_run(
+        context.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ).records
+    return failed_checks_text(
+        r.event_log_entry.dagster_event.event_specific_data
+        for r in records
+        if r.event_log_entry.dagster_event
+        and r.event_log_entry.dagster_event.step_key == context.step_key
+    )
+
+
+@dg.success_hook(required_resource_keys={"warehouse"})
+def record_stage_success(context: dg.HookContext) -> None:
+    _record_step(context, ok=True)
+
+
+@dg.failure_hook(required_resource_keys={"warehouse"})
+def record_stage_failure(context: dg.HookContext) -> None:
+    _record_step(context, ok=False)
+
+
 # The whole pipeline: sources -> dbt warehouse -> churn -> segments. `cdp demo` and the nightly
-# schedule run it; exports follow through their sensor.
+# schedule run it; exports follow through their sensor. Every step's outcome is recorded in
+# ops.stage_runs, which `cdp status` reads.
 cdp_pipeline = dg.define_asset_job(
     "cdp_pipeline",
     selection=dg.AssetSelection.all(),
     description="Land sources, build the warehouse, score churn and refresh segments.",
+    hooks={record_stage_success, record_stage_failure},
 )
 
 defs = dg.Definitions.merge(

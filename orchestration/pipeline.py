@@ -41,7 +41,11 @@ SUMMARY_TABLES = (
 )
 
 
-def run_pipeline(*, seed: int, scale: float, as_of: str, next_day: bool) -> PipelineResult:
+def run_pipeline(
+    *, seed: int, scale: float, as_of: str, next_day: bool, full_refresh: bool = False
+) -> PipelineResult:
+    """Run ``cdp_pipeline`` on the demo generator's data (``full_refresh``: rebuild incremental
+    dbt models from scratch), then the segment exports its sensor asks for."""
     import dagster as dg
 
     from orchestration.definitions import defs
@@ -50,15 +54,11 @@ def run_pipeline(*, seed: int, scale: float, as_of: str, next_day: bool) -> Pipe
 
     ensure_dagster_home()
     url = db.warehouse_url()
-    job = defs.resolve_job_def("cdp_pipeline")
-    run_config = {
-        "loggers": {"console": {"config": {"log_level": "INFO"}}},
-        "ops": {
-            "demo_sources": {
-                "config": {"seed": seed, "scale": scale, "as_of": as_of, "next_day": next_day}
-            }
-        },
-    }
+    # the console gets a line per failure, not Dagster's stack trace (the UI keeps that)
+    job = defs.resolve_job_def("cdp_pipeline").with_logger_defs({"console": console_logger()})
+    run_config = pipeline_run_config(
+        job, seed=seed, scale=scale, as_of=as_of, next_day=next_day, full_refresh=full_refresh
+    )
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(
             run_config=run_config, instance=instance, raise_on_error=False
@@ -70,7 +70,7 @@ def run_pipeline(*, seed: int, scale: float, as_of: str, next_day: bool) -> Pipe
             # requests here, with its run keys, so a daemon started later does not repeat them.
             from orchestration.activation.defs import export_pending
 
-            exports = export_pending(instance, defs)
+            exports = export_pending(instance, defs, console=console_logger())
             failed = [r for r in exports if not r.success]
             out.notes.append(f"exports: {len(exports) - len(failed)} segment export run(s)")
             for r in failed:
@@ -86,11 +86,98 @@ def run_pipeline(*, seed: int, scale: float, as_of: str, next_day: bool) -> Pipe
     return out
 
 
+def pipeline_run_config(
+    job, *, seed: int, scale: float, as_of: str, next_day: bool, full_refresh: bool = False
+) -> dict:
+    """The run config of ``cdp_pipeline`` for ``cdp demo``."""
+    ops: dict = {
+        "demo_sources": {
+            "config": {"seed": seed, "scale": scale, "as_of": as_of, "next_day": next_day}
+        }
+    }
+    if full_refresh:
+        # every dbt step: cdp_dbt_profiles and cdp_dbt_models, which Dagster splits into
+        # cdp_dbt_models_2, _3, … where the asset graph passes through churn and segments
+        for name in dbt_step_names(job):
+            ops[name] = {"config": {"full_refresh": True}}
+    return {"loggers": {"console": {"config": {"log_level": "INFO"}}}, "ops": ops}
+
+
+def console_logger():
+    """Dagster's colored console logger, with each failure's error cut to one line saying what
+    failed (``describe_error``) instead of the traceback."""
+    import logging
+
+    import dagster as dg
+
+    from orchestration.warehouse.run_results import describe_error, step_error_text
+
+    class OneLineErrors(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            meta = getattr(record, "dagster_meta", None)
+            event = meta.get("dagster_event") if isinstance(meta, dict) else None
+            error = getattr(getattr(event, "event_specific_data", None), "error", None)
+            if error is not None and isinstance(record.msg, str) and "\n\n" in record.msg:
+                head = record.msg.split("\n\n", 1)[0]
+                record.msg = f"{head} {describe_error(step_error_text(error))}"
+                record.args = ()
+            return True
+
+    base = dg.colored_console_logger
+
+    @dg.logger(base.config_schema, description="The colored console logger, one line per error.")
+    def cdp_console(init_context):
+        log = base.logger_fn(init_context)
+        log.addFilter(OneLineErrors())
+        return log
+
+    return cdp_console
+
+
+def dbt_step_names(job) -> list[str]:
+    """The job's dbt build steps (ops of the ``cdp_dbt_models`` / ``cdp_dbt_profiles`` assets)."""
+    return sorted(
+        node.name
+        for node in job.graph.nodes
+        if node.name.startswith(("cdp_dbt_models", "cdp_dbt_profiles"))
+    )
+
+
 def _failures(result) -> list[str]:
+    """A line per failed step with what failed and why: for a dbt step the tests and models named
+    in its run_results.json, otherwise the error's first line (see ``describe_error``)."""
+    from rich.markup import escape
+
+    from orchestration.warehouse.run_results import describe_error, step_error_text
+
     notes = []
-    for event in result.all_events:
+    events = list(result.all_events)
+    for event in events:
         if event.is_step_failure:
-            err = event.step_failure_data.error
-            message = err.message.strip() if err else "unknown error"
-            notes.append(f"[red]step {event.step_key} failed:[/red] {message}")
+            error = event.step_failure_data.error
+            reason = describe_error(step_error_text(error))
+            if getattr(error, "cls_name", None) == "DagsterAssetCheckFailedError":
+                reason = (
+                    failed_checks_text(
+                        e.event_specific_data
+                        for e in events
+                        if getattr(e, "event_type_value", None) == "ASSET_CHECK_EVALUATION"
+                        and e.step_key == event.step_key
+                    )
+                    or reason
+                )
+            notes.append(f"[red]step {event.step_key} failed:[/red] {escape(reason)}")
     return notes
+
+
+def failed_checks_text(evaluations) -> str | None:
+    """The failed ones among Dagster ``AssetCheckEvaluation``s in a line, e.g. ``check churn_model
+    holdout_quality_gate failed: holdout ROC-AUC 0.61 below 0.75``; None when none failed."""
+    lines = []
+    for ev in evaluations:
+        if ev is None or getattr(ev, "passed", True):
+            continue
+        asset = ev.asset_key.to_user_string() if ev.asset_key else ""
+        text = f"check {asset} {ev.check_name} failed".replace("  ", " ")
+        lines.append(f"{text}: {ev.description}" if ev.description else text)
+    return "; ".join(lines) or None

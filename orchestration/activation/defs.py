@@ -192,15 +192,25 @@ def segment_exports_sensor(context: dg.SensorEvaluationContext, warehouse: Wareh
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(cursor))
 
 
-def export_pending(instance: dg.DagsterInstance, definitions: dg.Definitions) -> list:
+CONSOLE_INFO = {"console": {"config": {"log_level": "INFO"}}}
+
+
+def export_pending(
+    instance: dg.DagsterInstance,
+    definitions: dg.Definitions,
+    console: dg.LoggerDefinition | None = None,
+) -> list:
     """Evaluate the sensor once and run what it asks for in this process (``cdp demo`` has no
-    daemon). Runs carry the sensor's run_key tags, so the daemon will not launch them again."""
+    daemon). Runs carry the sensor's run_key tags, so the daemon will not launch them again.
+    ``console`` replaces the runs' console logger."""
     sensor = definitions.get_sensor_def(SENSOR_NAME)
     ctx = dg.build_sensor_context(
         instance=instance, definitions=definitions, resources=dict(definitions.resources or {})
     )
     data = sensor.evaluate_tick(ctx)
     job = definitions.get_job_def(JOB_NAME)
+    if console is not None:
+        job = job.with_logger_defs({"console": console})
     results = []
     for request in data.run_requests or []:
         tag_filter = dg.RunsFilter(tags={"dagster/run_key": request.run_key})
@@ -208,7 +218,8 @@ def export_pending(instance: dg.DagsterInstance, definitions: dg.Definitions) ->
             continue
         results.append(
             job.execute_in_process(
-                run_config=request.run_config,
+                # INFO, as `cdp demo` runs the pipeline: Dagster's DEBUG events are UI material
+                run_config={**request.run_config, "loggers": CONSOLE_INFO},
                 instance=instance,
                 tags={
                     **request.tags,

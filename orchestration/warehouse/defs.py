@@ -86,7 +86,22 @@ def _stream_build(context, dbt: DbtCliResource, warehouse: WarehouseResource, co
     ensure_manifest(url)
     started = time.perf_counter()
     invocation = dbt.cli(_build_args(config), context=context)
-    yield from invocation.stream()
+    try:
+        yield from invocation.stream()
+    finally:
+        # the models this build refreshed, failed build or not (ops.model_refreshes, for
+        # `cdp status`); a bookkeeping problem is logged, never fails the build
+        try:
+            from orchestration.status import record_model_refreshes
+            from orchestration.warehouse.run_results import model_refreshes
+
+            refreshed = model_refreshes(invocation.get_artifact("run_results.json"))
+            with warehouse.connect() as conn:
+                record_model_refreshes(conn, refreshed, context.run_id)
+        except FileNotFoundError:
+            pass  # dbt stopped before running anything (it says why in the step's error)
+        except Exception as exc:
+            context.log.warning(f"could not record the models this build refreshed: {exc}")
     context.log.info(f"dbt build finished in {time.perf_counter() - started:.1f}s")
 
 
