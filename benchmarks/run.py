@@ -25,6 +25,12 @@ BENCHMARKS = [
     ("warehouse", "bench_warehouse.py", ["--scale", "1"], ["--scale", "10"]),
     ("churn", "bench_churn.py", ["--scale", "1"], ["--scale", "10"]),
     ("segments", "bench_segments.py", ["--scale", "1"], ["--scale", "10"]),
+    (
+        "nextday",
+        "bench_nextday.py",
+        ["--scale", "1", "--days", "3"],
+        ["--scale", "10", "--days", "2"],
+    ),
     ("connectors", "bench_connectors.py", [], None),
     ("activation", "bench_activation.py", [], None),
 ]

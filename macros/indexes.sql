@@ -1,8 +1,8 @@
 {#- post_hook helper: `{{ index_on(['customer_id']) }}` indexes the model's table. -#}
-{% macro index_on(columns, unique=false) -%}
+{% macro index_on(columns, unique=false, using=none) -%}
     create {{ 'unique' if unique else '' }} index if not exists
         {{ this.identifier }}__{{ columns | join('_') }}__idx
-        on {{ this }} ({{ columns | join(', ') }})
+        on {{ this }} {% if using %}using {{ using }} {% endif %}({{ columns | join(', ') }})
 {%- endmacro %}
 
 {#- run ANALYZE so the planner knows the fresh table's size before downstream models join it.

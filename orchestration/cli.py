@@ -139,6 +139,11 @@ def demo(
         "--full-refresh",
         help="Rebuild incremental dbt models from scratch (dbt build --full-refresh).",
     ),
+    retrain: bool = typer.Option(
+        False,
+        "--retrain",
+        help="Retrain the churn model even if it is fresh (CDP_CHURN_RETRAIN_DAYS).",
+    ),
 ) -> None:
     """Generate demo data and run the whole pipeline through Dagster."""
     import warnings
@@ -162,6 +167,7 @@ def demo(
         as_of=as_of or (cfg.demo_as_of.isoformat() if cfg.demo_as_of else ""),
         next_day=next_day,
         full_refresh=full_refresh,
+        retrain=retrain,
     )
     _print_summary(result, time.perf_counter() - started)
     if not result.success:

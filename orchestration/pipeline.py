@@ -42,10 +42,17 @@ SUMMARY_TABLES = (
 
 
 def run_pipeline(
-    *, seed: int, scale: float, as_of: str, next_day: bool, full_refresh: bool = False
+    *,
+    seed: int,
+    scale: float,
+    as_of: str,
+    next_day: bool,
+    full_refresh: bool = False,
+    retrain: bool = False,
 ) -> PipelineResult:
     """Run ``cdp_pipeline`` on the demo generator's data (``full_refresh``: rebuild incremental
-    dbt models from scratch), then the segment exports its sensor asks for."""
+    dbt models from scratch; ``retrain``: the churn model even when it is fresh), then the
+    segment exports its sensor asks for."""
     import dagster as dg
 
     from orchestration.definitions import defs
@@ -57,7 +64,13 @@ def run_pipeline(
     # the console gets a line per failure, not Dagster's stack trace (the UI keeps that)
     job = defs.resolve_job_def("cdp_pipeline").with_logger_defs({"console": console_logger()})
     run_config = pipeline_run_config(
-        job, seed=seed, scale=scale, as_of=as_of, next_day=next_day, full_refresh=full_refresh
+        job,
+        seed=seed,
+        scale=scale,
+        as_of=as_of,
+        next_day=next_day,
+        full_refresh=full_refresh,
+        retrain=retrain,
     )
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(
@@ -87,7 +100,14 @@ def run_pipeline(
 
 
 def pipeline_run_config(
-    job, *, seed: int, scale: float, as_of: str, next_day: bool, full_refresh: bool = False
+    job,
+    *,
+    seed: int,
+    scale: float,
+    as_of: str,
+    next_day: bool,
+    full_refresh: bool = False,
+    retrain: bool = False,
 ) -> dict:
     """The run config of ``cdp_pipeline`` for ``cdp demo``."""
     ops: dict = {
@@ -100,6 +120,8 @@ def pipeline_run_config(
         # cdp_dbt_models_2, _3, … where the asset graph passes through churn and segments
         for name in dbt_step_names(job):
             ops[name] = {"config": {"full_refresh": True}}
+    if retrain:
+        ops["churn_model"] = {"config": {"retrain": True}}
     return {"loggers": {"console": {"config": {"log_level": "INFO"}}}, "ops": ops}
 
 

@@ -5,6 +5,7 @@
 | CDP_CHURN_HORIZON_DAYS | 90 | label window: no order in this many days after the cutoff = churn |
 | CDP_CHURN_ACTIVE_DAYS | 180 | eligible = live subscription or an order within this many days |
 | CDP_CHURN_TRAIN_CUTOFFS | 4 | training snapshots (cutoffs) |
+| CDP_CHURN_RETRAIN_DAYS | 7 | retrain when the data is this many days past the model (0: always) |
 | CDP_CHURN_CUTOFF_STEP_DAYS | 30 | days between training cutoffs |
 | CDP_CHURN_SEED | 42 | random state of the model |
 | CDP_CHURN_THREADS | 1 | OpenMP threads for training (1 is fastest on a busy 2-core box) |
@@ -31,6 +32,7 @@ class ChurnConfig:
     active_days: int = 180
     train_cutoffs: int = 4
     cutoff_step_days: int = 30
+    retrain_days: int = 7
     seed: int = 42
     threads: int = 1
     min_roc_auc: float = 0.75
@@ -46,6 +48,7 @@ _ENV = {
     "active_days": ("CDP_CHURN_ACTIVE_DAYS", int),
     "train_cutoffs": ("CDP_CHURN_TRAIN_CUTOFFS", int),
     "cutoff_step_days": ("CDP_CHURN_CUTOFF_STEP_DAYS", int),
+    "retrain_days": ("CDP_CHURN_RETRAIN_DAYS", int),
     "seed": ("CDP_CHURN_SEED", int),
     "threads": ("CDP_CHURN_THREADS", int),
     "min_roc_auc": ("CDP_CHURN_MIN_ROC_AUC", float),
@@ -74,6 +77,8 @@ def load_config(env: dict[str, str] | None = None) -> ChurnConfig:
             "CDP_CHURN_HORIZON_DAYS must be >= 7 and CDP_CHURN_TRAIN_CUTOFFS, "
             "CDP_CHURN_CUTOFF_STEP_DAYS >= 1"
         )
+    if cfg.retrain_days < 0:
+        raise CdpError(f"CDP_CHURN_RETRAIN_DAYS must be >= 0, got {cfg.retrain_days}")
     return cfg
 
 

@@ -19,6 +19,11 @@ CHURN_MODEL = dg.AssetKey(["churn_model"])
 CHURN_SCORES = dg.AssetKey(["churn_scores"])
 
 
+class ChurnModelConfig(dg.Config):
+    # retrain even when the current model is fresh enough (CDP_CHURN_RETRAIN_DAYS)
+    retrain: bool = False
+
+
 @dg.asset(
     key=CHURN_MODEL,
     deps=[CHURN_FEATURES],
@@ -27,11 +32,28 @@ CHURN_SCORES = dg.AssetKey(["churn_scores"])
     description=(
         "Churn model: calibrated gradient boosting trained on feature snapshots at past cutoffs, "
         "evaluated with both baselines on a later held-out cutoff; artifact saved under "
-        "$CDP_HOME/models/churn/<version>/, run recorded in ml.model_runs."
+        "$CDP_HOME/models/churn/<version>/, run recorded in ml.model_runs. Retrained once the "
+        "data is CDP_CHURN_RETRAIN_DAYS past the current model (or with config retrain: true); "
+        "in between, materializing it keeps the current model."
     ),
 )
-def churn_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+def churn_model(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, config: ChurnModelConfig
+):
     cfg = churn_config()
+    if not config.retrain:
+        current, why = churn_run.current_model(warehouse.url(), cfg)
+        context.log.info(f"churn model: {why}")
+        if current is not None:
+            return dg.MaterializeResult(
+                metadata={
+                    "model_version": current["model_version"],
+                    "retrained": False,
+                    "reason": why,
+                    "roc_auc": current["metrics"]["model"]["roc_auc"],
+                    "gate_passed": True,
+                }
+            )
     summary = churn_run.train_model(warehouse.url(), cfg, settings().home, run_id=context.run_id)
     t = summary.trained
     context.log.info(f"churn model {summary.version}: {summary.gate_reason}")
@@ -49,6 +71,7 @@ def churn_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
             "data_hash": t.data_hash,
             "artifact": dg.MetadataValue.path(str(summary.artifact)),
             "gate_passed": summary.gate_passed,
+            "retrained": True,
             "seconds": dg.MetadataValue.json(
                 {k: round(v, 2) for k, v in {**summary.seconds, **t.seconds}.items()}
             ),

@@ -60,6 +60,40 @@ def scoring_cutoff(conn) -> object:
     return row[0]
 
 
+def current_model(url: str, cfg: ChurnConfig) -> tuple[dict | None, str]:
+    """The latest model that passed its gate, when it is still fresh enough to score with
+    (trained with today's recipe, its artifact on disk, and the data not yet
+    ``cfg.retrain_days`` past its scoring cutoff), else None; and why."""
+    from datetime import date
+
+    from orchestration.churn.train import FEATURES
+
+    if cfg.retrain_days == 0:
+        return None, "CDP_CHURN_RETRAIN_DAYS=0: retrain every run"
+    with db.connect(url) as conn:
+        run = store.latest_model_run(conn)
+        if run is None:
+            return None, "no model has passed its quality gate yet"
+        cutoff = scoring_cutoff(conn)
+        trained = conn.execute(
+            "select cutoffs ->> 'scoring', horizon_days, features from ml.model_runs "
+            "where run_id = %s",
+            (run["run_id"],),
+        ).fetchone()
+    model_cutoff, horizon, features = date.fromisoformat(trained[0]), trained[1], trained[2]
+    if horizon != cfg.horizon_days or list(features) != list(FEATURES):
+        return None, "the features or label horizon changed since the last model"
+    if not (Path(run["artifact_path"]) / "model.joblib").exists():
+        return None, f"the last model's artifact is missing ({run['artifact_path']})"
+    age = (cutoff - model_cutoff).days
+    if age < 0 or age >= cfg.retrain_days:
+        return None, f"the data moved {age} day(s) past the model ({cfg.retrain_days} allowed)"
+    return run, (
+        f"{run['model_version']} was trained {age} day(s) of data ago "
+        f"(retrained every {cfg.retrain_days}): scoring with it"
+    )
+
+
 def train_model(
     url: str, cfg: ChurnConfig, home: Path, run_id: str | None = None, feature_sql=None
 ) -> TrainSummary:

@@ -183,12 +183,30 @@ def latest_model_run(conn, *, passed_only: bool = True) -> dict | None:
 
 
 def write_scores(conn: psycopg.Connection, scores: pd.DataFrame) -> None:
-    """Replace ml.churn_scores with ``scores`` in one transaction (COPY)."""
+    """Make ml.churn_scores equal ``scores`` in one transaction: customers no longer scored are
+    removed, new ones added, and only rows whose score changed are rewritten, so ``scored_at``
+    is when a customer's current score was computed and a nightly run that changes nothing
+    writes nothing (marts.customer_profiles stays identical)."""
     ensure_tables(conn)
-    conn.execute("truncate ml.churn_scores")
-    db.copy_csv(
-        conn, "ml.churn_scores", SCORE_COLUMNS, db.frame_chunks(scores[list(SCORE_COLUMNS)])
+    columns = list(SCORE_COLUMNS)
+    conn.execute("create temp table new_churn_scores (like ml.churn_scores)")
+    db.copy_csv(conn, "new_churn_scores", columns, db.frame_chunks(scores[columns]))
+    compared = [c for c in columns if c not in ("customer_id", "scored_at")]
+    conn.execute(
+        "delete from ml.churn_scores s where not exists "
+        "(select 1 from new_churn_scores n where n.customer_id = s.customer_id)"
     )
+    conn.execute(
+        f"""
+        insert into ml.churn_scores as s ({", ".join(columns)})
+        select {", ".join(columns)} from new_churn_scores
+        on conflict (customer_id) do update set
+            {", ".join(f"{c} = excluded.{c}" for c in columns if c != "customer_id")}
+        where ({", ".join(f"s.{c}" for c in compared)})
+            is distinct from ({", ".join(f"excluded.{c}" for c in compared)})
+        """
+    )
+    conn.execute("drop table new_churn_scores")
 
 
 def histogram(probability: np.ndarray) -> list[float]:

@@ -23,6 +23,11 @@ from orchestration.runtime.settings import Settings, settings
 WAREHOUSE_DB = "cdp"
 DAGSTER_DB = "dagster"
 CONNECT_TIMEOUT_S = 5
+# The first statement of every transaction that writes raw_* rows: a shared lock held to commit.
+# A dbt build's on-run-start barrier (macros/incremental.sql) notes the time, then takes this
+# lock exclusively, so every raw row stamped (_loaded_at = transaction start) before the barrier
+# is committed before any incremental model reads. Loads never block each other.
+LANDING_LOCK = "select pg_advisory_xact_lock_shared(hashtext('cdp.raw_landing'))"
 
 
 def describe(url: str) -> str:

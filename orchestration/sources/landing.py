@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 from orchestration.errors import CdpError
 from orchestration.privacy.blocklist import Blocklist
 from orchestration.privacy.vault import VaultKeys, normalize
-from orchestration.runtime.db import connect, copy_binary
+from orchestration.runtime.db import LANDING_LOCK, connect, copy_binary
 from orchestration.runtime.pgbinary import copy_order, encode_rows
 from orchestration.sources.protect import insert_new, protect_pii
 from orchestration.sources.schemas import RawTable
@@ -180,6 +180,7 @@ def _land(conn, table, batch: Prepared, vault_rows, blocked, producer, started) 
     batch_id = f"{table.source}.{table.entity}.{batch.sha256[:20]}"
     started_at = datetime.now(UTC)
     with conn.transaction():
+        conn.execute(LANDING_LOCK)  # first: see orchestration/runtime/db.py
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (batch_id,))
         done = conn.execute(
             "select rows_received, rows_loaded, rows_rejected from ops.load_batches "

@@ -26,9 +26,12 @@ from orchestration.warehouse.project import (
 )
 
 LAYERS = ("staging", "intermediate", "marts")
+# a raw table every producer (demo generator, live connectors) writes
+LANDED_FIRST = dg.AssetKey(["raw_shopify", "customers"])
 # marts.customer_profiles reads ml.churn_scores, which the churn asset computes from
 # marts.churn_features: the profiles run as a second dbt step so the asset graph has no cycle.
-PROFILES_SELECT = "customer_profiles+"
+# The view over ml.churn_scores goes with them (else Dagster runs it in a dbt step of its own).
+PROFILES_SELECT = "customer_profiles+ stg_ml__churn_scores"
 IDENTITY_MIN_PRECISION = 0.995
 IDENTITY_MIN_RECALL = 0.995
 
@@ -46,7 +49,13 @@ class CdpDbtTranslator(DagsterDbtTranslator):
             return spec
         fqn = node.get("fqn", [])
         layer = fqn[1] if len(fqn) > 2 and fqn[1] in LAYERS else "staging"
-        return spec.replace_attributes(group_name=layer)
+        spec = spec.replace_attributes(group_name=layer)
+        if not node.get("depends_on", {}).get("nodes"):
+            # seeds and views over tables no asset of the pipeline writes: built with the rest
+            # after the sources land, else Dagster gives them a dbt invocation of their own
+            # (start-up, hooks and tests: several seconds of every nightly run)
+            spec = spec.merge_attributes(deps=[LANDED_FIRST])
+        return spec
 
 
 translator = CdpDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))

@@ -84,9 +84,51 @@ def test_changing_data_after_the_cutoff_does_not_change_features(churn_warehouse
 def scored(churn_warehouse):
     resources = {"warehouse": WarehouseResource(database_url=churn_warehouse)}
     first = dg.materialize(CHURN_ASSETS, resources=resources)
-    second = dg.materialize(CHURN_ASSETS, resources=resources)
+    # the model is fresh (CDP_CHURN_RETRAIN_DAYS): retraining the same data is asked for
+    second = dg.materialize(
+        CHURN_ASSETS,
+        resources=resources,
+        run_config={"ops": {"churn_model": {"config": {"retrain": True}}}},
+    )
     assert first.success and second.success
     return churn_warehouse, first, second
+
+
+def test_a_fresh_model_is_reused_and_unchanged_scores_are_not_rewritten(scored):
+    url, _, _ = scored
+    resources = {"warehouse": WarehouseResource(database_url=url)}
+    with db.connect(url) as conn:
+        runs = conn.execute("select count(*) from ml.model_runs").fetchone()[0]
+        before = conn.execute("select * from ml.churn_scores order by customer_id").fetchall()
+    third = dg.materialize(CHURN_ASSETS, resources=resources)
+    assert third.success
+    meta = third.asset_materializations_for_node("churn_model")[0].metadata
+    assert meta["retrained"].value is False
+    with db.connect(url) as conn:
+        assert conn.execute("select count(*) from ml.model_runs").fetchone()[0] == runs
+        after = conn.execute("select * from ml.churn_scores order by customer_id").fetchall()
+    assert after == before  # scored_at included: nothing changed, nothing rewritten
+    # a week of data later the model is retrained
+    from orchestration.churn import run as churn_run
+    from orchestration.churn.config import load_config
+
+    assert churn_run.current_model(url, load_config({"CDP_CHURN_RETRAIN_DAYS": "0"}))[0] is None
+    with db.connect(url) as conn:
+        conn.execute(
+            "update ml.model_runs set cutoffs = jsonb_set(cutoffs, '{scoring}', "
+            "to_jsonb((cutoffs ->> 'scoring')::date - 7))"
+        )
+        conn.commit()
+    try:
+        current, why = churn_run.current_model(url, load_config({}))
+        assert current is None and "7 day(s)" in why
+    finally:
+        with db.connect(url) as conn:
+            conn.execute(
+                "update ml.model_runs set cutoffs = jsonb_set(cutoffs, '{scoring}', "
+                "to_jsonb((cutoffs ->> 'scoring')::date + 7))"
+            )
+            conn.commit()
 
 
 def _personas(conn) -> pd.DataFrame:

@@ -40,7 +40,8 @@ lines_rolled_up as (
         sum(order_lines.quantity) filter (where products.is_replenishable) as replenishable_items,
         string_agg(distinct products.category, ', ' order by products.category) as categories,
         min(order_lines.product_id) filter (where products.is_replenishable)
-            as first_replenishable_product_id
+            as first_replenishable_product_id,
+        max(order_lines._loaded_at) as _loaded_at
     from order_lines
     left join products on products.product_id = order_lines.product_id
     group by order_lines.order_id
@@ -51,7 +52,8 @@ refunds_rolled_up as (
         order_id,
         count(*) as refunds_count,
         sum(refund_amount) as refunded_amount,
-        min(refunded_at) as first_refunded_at
+        min(refunded_at) as first_refunded_at,
+        max(_loaded_at) as _loaded_at
     from refunds
     group by order_id
 ),
@@ -91,7 +93,11 @@ joined as (
         orders.ordered_at,
         orders.ordered_at::date as order_date,
         orders.cancelled_at,
-        refunds_rolled_up.first_refunded_at
+        refunds_rolled_up.first_refunded_at,
+        -- when the newest record behind this row (order version, line, refund) was landed:
+        -- incremental models downstream pick up the orders that changed since their last build
+        greatest(orders._loaded_at, lines_rolled_up._loaded_at, refunds_rolled_up._loaded_at)
+            as _loaded_at
     from orders
     left join lines_rolled_up on lines_rolled_up.order_id = orders.order_id
     left join refunds_rolled_up on refunds_rolled_up.order_id = orders.order_id

@@ -94,7 +94,10 @@ final as (
             when new_ids_in_previous > 1 then 'split'
             else 'moved'
         end as change_type,
-        now() as changed_at
+        now() as changed_at,
+        -- the build that recorded it (macros/incremental.sql): int_timeline_events re-reads the
+        -- records reassigned by builds after its own last one
+        {{ build_barrier() }} as _built_at
     from compared
 )
 

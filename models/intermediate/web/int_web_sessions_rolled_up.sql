@@ -1,5 +1,9 @@
 {{
     config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='session_date',
+        on_schema_change='sync_all_columns',
         pre_hook="set work_mem = '256MB'",
         post_hook=[
             "{{ analyze_this(['session_key', 'user_pseudo_id', 'stream_id', 'user_id', 'session_date']) }}",
@@ -7,11 +11,39 @@
     )
 }}
 
+{#- Incremental by session date. A nightly build finds the event dates that changed (events
+    loaded since the newest one this table has seen), then rebuilds every session that starts
+    within two days of them from the events around them (a session's start, in the database's
+    time zone, and its events' GA4 dates differ by at most a day each way, and a session lasts
+    under a day), and replaces those session dates whole. -#}
+
 with
+
+{% if is_incremental() -%}
+changed_dates as (
+    select distinct event_date from {{ ref('stg_ga4__events') }}
+    where {{ landed_since_last_build() }}
+),
+
+rebuilt_dates as (
+    select distinct changed_dates.event_date + shift as session_date
+    from changed_dates
+    cross join generate_series(-2, 2) as shift
+),
 
 events as (
     select * from {{ ref('stg_ga4__events') }}
+    where event_date in (
+        select distinct changed_dates.event_date + shift
+        from changed_dates
+        cross join generate_series(-3, 4) as shift
+    )
 ),
+{%- else -%}
+events as (
+    select * from {{ ref('stg_ga4__events') }}
+),
+{%- endif %}
 
 sessions as (
     select
@@ -37,7 +69,8 @@ sessions as (
         count(*) filter (where event_name = 'add_to_cart') as add_to_carts,
         count(*) filter (where event_name = 'purchase') as purchases,
         coalesce(sum(purchase_revenue), 0)::numeric(12,2) as purchase_revenue,
-        count(*) as events_count
+        count(*) as events_count,
+        max(_loaded_at) as _loaded_at
     from events
     where ga_session_id is not null
     group by client_key, ga_session_id
@@ -47,8 +80,12 @@ final as (
     select
         client_key || ':' || ga_session_id as session_key,
         *,
-        session_started_at::date as session_date
+        session_started_at::date as session_date,
+        {{ build_barrier() }} as _built_at
     from sessions
+    {% if is_incremental() -%}
+    where session_started_at::date in (select session_date from rebuilt_dates)
+    {%- endif %}
 )
 
 select * from final

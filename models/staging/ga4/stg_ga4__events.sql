@@ -1,7 +1,35 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='event_date',
+        on_schema_change='sync_all_columns',
+        pre_hook="set work_mem = '256MB'",
+        post_hook=[
+            "{{ index_on(['event_date'], using='brin') }}",
+            "{{ analyze_this(['client_key', 'ga_session_id', 'event_date', 'event_name']) }}",
+        ],
+    )
+}}
+{#- A table, not a view (with stg_klaviyo__events, the exceptions in staging): parsing
+    event_params is the costly part of the web models, done once per event here.
+
+    Incremental by event date (macros/incremental.sql): a build re-reads every raw event of each date that received rows
+    since the last build and replaces that whole date. A GA4 daily shard replaces its intraday
+    shard in raw (some intraday events vanish), so a date is only ever right as a whole; late
+    events for an old date re-build just that date. The BRIN index serves the web-session model's
+    reads of the dates around the changed ones (rows arrive roughly in date order). -#}
+
 with
 
 source as (
     select * from {{ source('raw_ga4', 'events') }}
+    {% if is_incremental() -%}
+    where event_date in (
+        select distinct event_date from {{ source('raw_ga4', 'events') }}
+        where {{ landed_since_last_build() }}
+    )
+    {%- endif %}
 ),
 
 params as (
@@ -95,7 +123,9 @@ final as (
         traffic_source_medium as first_touch_medium,
         traffic_source_name as first_touch_campaign,
         ecommerce_transaction_id as transaction_id,
-        ecommerce_purchase_revenue::numeric(12,2) as purchase_revenue
+        ecommerce_purchase_revenue::numeric(12,2) as purchase_revenue,
+        _loaded_at,
+        {{ build_barrier() }} as _built_at
     from latest
 )
 

@@ -28,7 +28,8 @@ final as (
         satisfaction_score,
         created_at,
         updated_at,
-        closed_at
+        closed_at,
+        _loaded_at
     from latest
 )
 

@@ -1,20 +1,28 @@
 {{
     config(
-        materialized='table',
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='klaviyo_event_id',
+        on_schema_change='sync_all_columns',
         pre_hook="set work_mem = '256MB'",
         post_hook=[
             "{{ analyze_this(['klaviyo_event_id', 'klaviyo_profile_id', 'event_type', 'occurred_at']) }}",
         ],
     )
 }}
-{#- A table, not a view (the one exception in staging): several models read this large event
-    stream and de-duplicating it once is much cheaper than once per reader. No index: readers
+{#- A table, not a view (one of the two exceptions in staging, with stg_ga4__events): several
+    models read this large event stream and de-duplicating it once is much cheaper than once per
+    reader. Incremental (macros/incremental.sql): a nightly build reads only the raw rows landed
+    since the last one and replaces those events by id (a new version of an event replaces the old). No index: readers
     join it on 'klaviyo:profile_id:' || klaviyo_profile_id or scan it, which no index serves. -#}
 
 with
 
 source as (
     select * from {{ source('raw_klaviyo', 'events') }}
+    {% if is_incremental() -%}
+    where {{ landed_since_last_build() }}
+    {%- endif %}
 ),
 
 latest as (
@@ -27,7 +35,8 @@ latest as (
         flow_id,
         value,
         properties::text as properties,
-        datetime
+        datetime,
+        _loaded_at
     from source
     -- byte-order collation: sorting ids by locale rules is several times slower
     order by id collate "C", _loaded_at desc
@@ -53,7 +62,9 @@ final as (
         value::numeric(12,2) as event_value,
         {{ json_text_field('properties::text', 'subject') }} as email_subject,
         {{ json_text_field('properties::text', 'product_name') }} as product_name,
-        datetime as occurred_at
+        datetime as occurred_at,
+        _loaded_at,
+        {{ build_barrier() }} as _built_at
     from latest
 )
 

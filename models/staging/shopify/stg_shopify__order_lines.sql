@@ -26,7 +26,8 @@ final as (
         price::numeric(12,2) as unit_price,
         coalesce(total_discount, 0)::numeric(12,2) as total_discount,
         (price * quantity - coalesce(total_discount, 0))::numeric(12,2) as line_net_amount,
-        updated_at
+        updated_at,
+        _loaded_at
     from latest
 )
 

@@ -43,7 +43,8 @@ final as (
         created_at as ordered_at,
         processed_at,
         cancelled_at,
-        updated_at
+        updated_at,
+        _loaded_at
     from latest
     where not coalesce(test, false)
 )

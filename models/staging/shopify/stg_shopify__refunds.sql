@@ -22,7 +22,8 @@ final as (
         note,
         coalesce(restock, false) as is_restocked,
         created_at as refunded_at,
-        processed_at
+        processed_at,
+        _loaded_at
     from latest
 )
 

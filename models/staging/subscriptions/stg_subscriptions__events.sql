@@ -21,7 +21,8 @@ final as (
         customer_id as subscription_customer_id,
         lower(verb) as event_type,
         reason,
-        created_at as occurred_at
+        created_at as occurred_at,
+        _loaded_at
     from latest
 )
 

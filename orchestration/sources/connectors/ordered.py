@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import psycopg
 
-from orchestration.runtime.db import connect
+from orchestration.runtime.db import LANDING_LOCK, connect
 
 # a job lands its batch and may return a second step, run only once the batches before it have
 # committed (in the same transaction): what must not run concurrently with them, such as
@@ -88,6 +88,7 @@ class OrderedCommits:
                         conn = connect(self._url, autocommit=True)
                         conn.execute(f"set lock_timeout = '{LOCK_TIMEOUT}'")
                     with conn.transaction():
+                        conn.execute(LANDING_LOCK)  # first: see orchestration/runtime/db.py
                         then = job(conn)
                         self._wait_turn(seq)
                         if then is not None:

@@ -23,6 +23,7 @@ import psycopg
 
 from orchestration.privacy.blocklist import Blocklist
 from orchestration.privacy.vault import VaultKeys
+from orchestration.runtime.db import LANDING_LOCK
 from orchestration.sources.landing import LoadResult, load_frame
 from orchestration.sources.schemas import RawTable
 
@@ -131,6 +132,7 @@ def commit_batch(
     if not conn.autocommit:
         raise ValueError("commit_batch needs an autocommit connection")
     with conn.transaction():
+        conn.execute(LANDING_LOCK)  # first: see orchestration/runtime/db.py
         results = [
             load_frame(conn, table, frame, keys=keys, blocklist=blocklist, producer=producer)
             for table, frame in frames
