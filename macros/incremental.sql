@@ -2,9 +2,10 @@
     Incremental models and the landing barrier.
 
     Every incremental model stores, per row, `_loaded_at` (when the newest raw record behind the
-    row was landed: the raw tables' landing-transaction time) and `_built_at` (this build's
-    barrier time). A build re-reads only the raw records landed at or after the barrier of the
-    last build that wrote the model.
+    row was landed: the raw tables' landing-transaction time) and `_built_at` (the barrier of the
+    build that wrote it), and in ops.incremental_barriers the barrier of its last successful
+    build (written by its post-hook, in the model's own transaction). A build re-reads only the
+    raw records landed at or after that barrier.
 
     That is exact, not a guess with a margin, because of the barrier: at the start of every dbt
     invocation (on-run-start) the build notes the time and then waits for every landing
@@ -26,6 +27,11 @@
     insert into ops.dbt_build_barriers (invocation_id, barrier_at)
     values ('{{ invocation_id }}', now())
     on conflict (invocation_id) do nothing;
+    create table if not exists ops.incremental_barriers (
+        model       text primary key,
+        barrier_at  timestamptz not null,
+        built_at    timestamptz not null default now()
+    );
     select pg_advisory_xact_lock(hashtext('cdp.raw_landing'));
     delete from ops.dbt_build_barriers where barrier_at < now() - interval '30 days';
 {%- endmacro %}
@@ -39,18 +45,24 @@
     )
 {%- endmacro %}
 
-{#- the barrier of the last build that wrote this model (-infinity when it has no rows, or was
-    built before it carried _built_at: then everything is read, once) -#}
+{#- the barrier of this model's last successful build; -infinity before its first (or for a
+    table built before barriers were recorded): then everything is read, once -#}
 {% macro last_build_barrier() -%}
-    {%- set seen = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
-    {%- if '_built_at' in seen -%}
-    (select coalesce(max(_built_at), '-infinity'::timestamptz) from {{ this }})
-    {%- else -%}
-    '-infinity'::timestamptz
-    {%- endif -%}
+    coalesce(
+        (select barrier_at from ops.incremental_barriers
+         where model = '{{ this.schema }}.{{ this.identifier }}'),
+        '-infinity'::timestamptz
+    )
+{%- endmacro %}
+
+{#- post-hook of every incremental model: this build read everything landed before its barrier -#}
+{% macro record_build_barrier() -%}
+    insert into ops.incremental_barriers (model, barrier_at)
+    values ('{{ this.schema }}.{{ this.identifier }}', {{ build_barrier() }})
+    on conflict (model) do update set barrier_at = excluded.barrier_at, built_at = now()
 {%- endmacro %}
 
 {#- a row's records were landed since the last build of this model -#}
 {% macro landed_since_last_build(column='_loaded_at') -%}
-    {{ column }} >= {{ last_build_barrier() }}
+    {{ column }} >= (select {{ last_build_barrier() }})
 {%- endmacro %}

@@ -11,6 +11,7 @@ import base64
 import os
 import tempfile
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,31 @@ def _drop_db(server_url: str, url: str) -> None:
     name = url.split("?")[0].rsplit("/", 1)[-1]
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+@contextmanager
+def pipeline_environment(server_url: str, home: Path, prefix: str):
+    """A fresh warehouse database, with CDP_DATABASE_URL, CDP_HOME and DAGSTER_HOME pointing this
+    process at it and at ``home`` (for tests that run the pipeline in-process); yields the URL,
+    then restores the environment and drops the database."""
+    from orchestration.runtime.settings import settings
+
+    url = _create_db(server_url, prefix)
+    saved = {k: os.environ.get(k) for k in ("CDP_DATABASE_URL", "CDP_HOME", "DAGSTER_HOME")}
+    os.environ.update(
+        {"CDP_DATABASE_URL": url, "CDP_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
+    )
+    settings.cache_clear()
+    try:
+        yield url
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        settings.cache_clear()
+        _drop_db(server_url, url)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import time
 from contextlib import contextmanager, suppress
@@ -48,6 +49,12 @@ def isolated_dagster(server_url: str, home: Path, run_queue: dict | None = None)
     finally:
         _drop_db(server_url, warehouse)
         _drop_db(server_url, storage)
+
+
+def start_logged(cmd: list[str], env: dict, log_path: Path) -> subprocess.Popen:
+    """Start ``cmd`` from the project root with its output (both streams) in ``log_path``."""
+    with log_path.open("wb") as log:
+        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 def process_table() -> dict[int, int]:

@@ -13,12 +13,11 @@ pipeline itself running."""
 
 from __future__ import annotations
 
-import subprocess
 import time
 
 import pytest
 
-from tests.dagster_kit import BIN, ROOT, isolated_dagster, stop_tree
+from tests.dagster_kit import BIN, ROOT, isolated_dagster, start_logged, stop_tree
 
 pytestmark = pytest.mark.e2e
 
@@ -97,14 +96,9 @@ def test_every_sensor_and_schedule_ticks_without_error_in_the_real_daemon(server
                 )
             )
             log_path = tmp_path / "daemon.log"
-            with log_path.open("wb") as log:
-                daemon = subprocess.Popen(
-                    [str(BIN / "dagster-daemon"), "run", "-w", str(workspace)],
-                    cwd=ROOT,
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
+            daemon = start_logged(
+                [str(BIN / "dagster-daemon"), "run", "-w", str(workspace)], env, log_path
+            )
             try:
                 ticks, done, deadline = {}, False, time.monotonic() + TIMEOUT_S
                 while time.monotonic() < deadline and not done:

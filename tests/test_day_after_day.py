@@ -10,7 +10,6 @@ must land), the segment views before and after (what entered and exited), the id
 from __future__ import annotations
 
 import csv
-import os
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -230,18 +229,11 @@ def killing_backend(url: str, model: str):
 def days(server_url, tmp_path_factory):
     """Full run, unchanged rerun, then NEXT_DAYS next days; a snapshot after each."""
     from orchestration.pipeline import run_pipeline
-    from orchestration.runtime.settings import settings
-    from tests.conftest import _create_db, _drop_db
+    from tests.conftest import pipeline_environment
 
-    url = _create_db(server_url, "cdp_test_days")
-    late = None
     home = tmp_path_factory.mktemp("days-home")
-    saved = {k: os.environ.get(k) for k in ("CDP_DATABASE_URL", "CDP_HOME", "DAGSTER_HOME")}
-    os.environ.update(
-        {"CDP_DATABASE_URL": url, "CDP_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
-    )
-    settings.cache_clear()
-    try:
+    late = None
+    with pipeline_environment(server_url, home, "cdp_test_days") as url:
         snaps = []
         for i, next_day in enumerate((False, False, *([True] * NEXT_DAYS))):
             if i == KILLED_RUN:
@@ -255,14 +247,6 @@ def days(server_url, tmp_path_factory):
             snaps.append(snapshot(url, home, result))
             assert result.success, (len(snaps), result.notes)
         yield url, home, snaps, late
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        settings.cache_clear()
-        _drop_db(server_url, url)
 
 
 def test_every_run_is_green_but_the_killed_one_which_says_why(days):

@@ -15,31 +15,13 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def pipeline_run(server_url, tmp_path_factory):
-    import os
+    from orchestration.pipeline import run_pipeline
+    from tests.conftest import pipeline_environment
 
-    from orchestration.runtime.settings import settings
-    from tests.conftest import _create_db, _drop_db
-
-    url = _create_db(server_url, "cdp_test_e2e")
     home = tmp_path_factory.mktemp("e2e-home")
-    saved = {k: os.environ.get(k) for k in ("CDP_DATABASE_URL", "CDP_HOME", "DAGSTER_HOME")}
-    os.environ.update(
-        {"CDP_DATABASE_URL": url, "CDP_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
-    )
-    settings.cache_clear()
-    try:
-        from orchestration.pipeline import run_pipeline
-
+    with pipeline_environment(server_url, home, "cdp_test_e2e") as url:
         result = run_pipeline(seed=5, scale=0.15, as_of="2026-11-20", next_day=False)
         yield url, home, result
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        settings.cache_clear()
-        _drop_db(server_url, url)
 
 
 def q(url, sql, params=None):

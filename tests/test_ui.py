@@ -13,7 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.dagster_kit import BIN, ROOT, alive, descendants, isolated_dagster, kill_all
+from tests.dagster_kit import (
+    BIN,
+    alive,
+    descendants,
+    isolated_dagster,
+    kill_all,
+    start_logged,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -48,14 +55,7 @@ def test_a_signal_stops_cdp_ui_and_everything_it_started(server_url, tmp_path, s
     port = free_port()
     with isolated_dagster(server_url, tmp_path / "home") as (env, _):
         log_path = tmp_path / "ui.log"
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(
-                [str(BIN / "cdp"), "ui", "--port", str(port)],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        proc = start_logged([str(BIN / "cdp"), "ui", "--port", str(port)], env, log_path)
         tree: set[int] = set()
         try:
             deadline = time.monotonic() + STARTUP_TIMEOUT_S

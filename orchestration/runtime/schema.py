@@ -27,6 +27,9 @@ SCHEMAS = (
     "demo_truth",
 )
 
+# stg_ga4__events re-reads whole event dates (the GA4 export's shards arrive in date order)
+BRIN_ALSO = {"raw_ga4.events": ("event_date",)}
+
 OWNED_DDL = """
 create table if not exists ops.load_batches (
     batch_id        text primary key,
@@ -131,6 +134,17 @@ def ensure_warehouse(conn: psycopg.Connection) -> None:
                 for name, pgtype in table.landed_columns
             )
             conn.execute(sql.SQL("create table if not exists {} ({})").format(ident, cols))
+            # incremental dbt models read the rows landed since their last build
+            # (macros/incremental.sql); rows arrive in _loaded_at order, so a BRIN index (a few
+            # pages for millions of rows) finds them without scanning the table
+            for column in ("_loaded_at", *BRIN_ALSO.get(table.qualified, ())):
+                conn.execute(
+                    sql.SQL("create index if not exists {} on {} using brin ({})").format(
+                        sql.Identifier(f"{table.entity}__{column.lstrip('_')}__brin"),
+                        ident,
+                        sql.Identifier(column),
+                    )
+                )
             for name, pgtype in table.landed_columns:
                 if "not null" in pgtype:
                     continue  # the loader's own columns, present since the table was created

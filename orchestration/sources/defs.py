@@ -81,6 +81,7 @@ def demo_sources(
         blocklist=warehouse.blocklist(),
         next_day=config.next_day,
         log=context.log.info,
+        cache_dir=settings().home / "cache",
     )
     by_table = {r.table: r for r in summary.results}
     for t in TABLES:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 
 import psycopg
 
@@ -69,17 +70,19 @@ def land_demo(
     blocklist: Blocklist,
     next_day: bool = False,
     log=lambda msg: None,
+    cache_dir: Path | None = None,
 ) -> DemoLandingSummary:
     """Generate and land the demo. ``next_day`` appends one more day after what was loaded.
 
     A full run over data generated with other parameters (seed, scale, as-of) first resets the
     raw tables: demo ids are deterministic per seed, so two data sets must not mix. A full run
-    with the same parameters adds nothing (every batch is recognised and skipped)."""
+    with the same parameters adds nothing (every batch is recognised and skipped). ``cache_dir``:
+    where the simulation is kept for the next days (``generate.cached_simulation``)."""
     with connect(url) as conn:
-        return _land_demo(conn, url, seed, scale, as_of, keys, blocklist, next_day, log)
+        return _land_demo(conn, url, seed, scale, as_of, keys, blocklist, next_day, log, cache_dir)
 
 
-def _land_demo(conn, url, seed, scale, as_of, keys, blocklist, next_day, log):
+def _land_demo(conn, url, seed, scale, as_of, keys, blocklist, next_day, log, cache_dir):
     from orchestration.sources.demo import DemoConfig, generate_demo
 
     ensure_warehouse(conn)
@@ -107,7 +110,7 @@ def _land_demo(conn, url, seed, scale, as_of, keys, blocklist, next_day, log):
         if state is not None and state[3] > as_of:
             through = state[3]  # next days were appended since: keep them
     t0 = time.perf_counter()
-    data = generate_demo(cfg)
+    data = generate_demo(cfg, cache_dir)
     summary = DemoLandingSummary(mode, seed, scale, as_of, through)
     summary.generate_seconds = time.perf_counter() - t0
     log(

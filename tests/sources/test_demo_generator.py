@@ -381,3 +381,22 @@ def test_config_validation():
         DemoConfig(as_of=AS_OF, through=AS_OF + timedelta(days=400))
     with pytest.raises(ValueError):
         DemoConfig(as_of=AS_OF, since=AS_OF)
+
+
+def test_a_cached_simulation_cuts_the_same_days_and_a_torn_cache_is_rebuilt(tmp_path):
+    since = date(2026, 11, 20)
+    day = DemoConfig(seed=3, scale=0.05, as_of=since, since=since, through=since + timedelta(1))
+    fresh = generate_demo(day)
+    first = generate_demo(day, tmp_path)  # simulates and keeps the simulation
+    (cached,) = tmp_path.glob("simulation-*.pickle")
+    again = generate_demo(day, tmp_path)  # loads it
+    for data in (first, again):
+        assert data.tables.keys() == fresh.tables.keys()
+        for name, frame in fresh.tables.items():
+            pd.testing.assert_frame_equal(data.tables[name], frame, obj=name)
+    cached.write_bytes(cached.read_bytes()[:1000])  # a write cut short
+    torn = generate_demo(day, tmp_path)
+    pd.testing.assert_frame_equal(
+        torn.tables["raw_shopify.orders"], fresh.tables["raw_shopify.orders"]
+    )
+    assert len(list(tmp_path.glob("simulation-*"))) == 1

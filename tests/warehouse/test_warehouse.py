@@ -119,3 +119,47 @@ def test_customer_ids_identical_across_rebuilds(built_warehouse):
     assert ids == built_warehouse.identities_after_first_build
     # the first build recorded every record as new; the unchanged rebuild recorded nothing
     assert changes == (len(ids), 1)
+
+
+def test_a_build_waits_for_a_load_in_flight_and_reads_its_rows_once(built_warehouse):
+    """The landing barrier (macros/incremental.sql): a raw row stamped before a build starts but
+    committed after it would be skipped by every later incremental build if the build did not
+    wait for it. Runs after the rebuild test (the warehouse is built and unchanged)."""
+    import threading
+    import time
+
+    url = built_warehouse.url
+    with db.connect(url) as conn:
+        profile = conn.execute("select klaviyo_profile_id from staging.stg_klaviyo__profiles "
+                               "order by 1 limit 1").fetchone()[0]  # fmt: skip
+    load = db.connect(url)
+    try:
+        load.execute(db.LANDING_LOCK)  # what every landing transaction does first
+        load.execute("select set_config('cdp.batch_id', 'test.in_flight', true)")
+        load.execute(
+            "insert into raw_klaviyo.events (id, profile_id, metric_name, datetime, properties) "
+            "values ('in-flight-1', %s, 'Opened Email', now(), '{}')",
+            (profile,),
+        )
+        time.sleep(1.0)  # the row is stamped well before the build starts
+        builds = []
+        build = threading.Thread(
+            target=lambda: builds.append(
+                run_dbt(["build", "--select", "stg_klaviyo__events"], url, check=False)
+            )
+        )
+        build.start()
+        build.join(timeout=15)
+        assert build.is_alive(), "the build did not wait for the load in flight"
+        load.commit()
+        build.join(timeout=120)
+        assert builds and builds[0].returncode == 0, builds[0].stdout[-3000:]
+    finally:
+        load.close()
+    run_dbt(["build", "--select", "stg_klaviyo__events"], url)  # the next night: nothing new
+    with db.connect(url) as conn:
+        seen = conn.execute(
+            "select count(*) from staging.stg_klaviyo__events "
+            "where klaviyo_event_id = 'in-flight-1'"
+        ).fetchone()[0]
+    assert seen == 1

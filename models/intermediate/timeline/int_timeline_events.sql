@@ -6,6 +6,8 @@
         on_schema_change='sync_all_columns',
         pre_hook="set work_mem = '256MB'",
         post_hook=[
+            "{{ index_on(['timeline_event_id'], unique=true) }}",
+            "{{ record_build_barrier() }}",
             "{{ index_on(['customer_id', 'occurred_at']) }}",
             "{{ index_on(['event_type', 'occurred_at']) }}",
             "{{ analyze_this(['timeline_event_id', 'customer_id', 'event_type', 'occurred_at']) }}",
@@ -25,7 +27,8 @@
       - every event of the identity records whose customer_id was assigned or changed since the
         last build of this table (int_identity_changes: merges, splits, records seen for the
         first time whose older events were waiting for them),
-    and replaces those rows by timeline_event_id. `_node_key` and `_built_at` are for these
+    and replaces those rows by timeline_event_id (unique by index: no nightly test scans the
+    whole timeline for duplicates). `_node_key` and `_built_at` are for these
     look-ups; the mart does not show them. -#}
 
 -- depends_on: {{ ref('int_identity_changes') }}

@@ -6,6 +6,7 @@
         on_schema_change='sync_all_columns',
         pre_hook="set work_mem = '256MB'",
         post_hook=[
+            "{{ record_build_barrier() }}",
             "{{ analyze_this(['session_key', 'user_pseudo_id', 'stream_id', 'user_id', 'session_date']) }}",
         ],
     )

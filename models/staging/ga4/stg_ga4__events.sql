@@ -7,6 +7,7 @@
         pre_hook="set work_mem = '256MB'",
         post_hook=[
             "{{ index_on(['event_date'], using='brin') }}",
+            "{{ record_build_barrier() }}",
             "{{ analyze_this(['client_key', 'ga_session_id', 'event_date', 'event_name']) }}",
         ],
     )

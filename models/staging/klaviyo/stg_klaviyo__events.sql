@@ -6,6 +6,8 @@
         on_schema_change='sync_all_columns',
         pre_hook="set work_mem = '256MB'",
         post_hook=[
+            "{{ index_on(['klaviyo_event_id'], unique=true) }}",
+            "{{ record_build_barrier() }}",
             "{{ analyze_this(['klaviyo_event_id', 'klaviyo_profile_id', 'event_type', 'occurred_at']) }}",
         ],
     )
@@ -13,8 +15,11 @@
 {#- A table, not a view (one of the two exceptions in staging, with stg_ga4__events): several
     models read this large event stream and de-duplicating it once is much cheaper than once per
     reader. Incremental (macros/incremental.sql): a nightly build reads only the raw rows landed
-    since the last one and replaces those events by id (a new version of an event replaces the old). No index: readers
-    join it on 'klaviyo:profile_id:' || klaviyo_profile_id or scan it, which no index serves. -#}
+    since the last one and replaces those events by id (a new version of an event replaces the
+    old). The unique index
+    on the id serves those replacements and enforces uniqueness on every write (cheaper than a
+    test scanning millions of events each night). Readers join it on
+    'klaviyo:profile_id:' || klaviyo_profile_id or scan it, which no index serves. -#}
 
 with
 
