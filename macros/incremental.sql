@@ -12,7 +12,9 @@
     transaction in flight to commit (loads hold a shared advisory lock for their whole
     transaction, taken as its first statement; the barrier takes it exclusively). So a raw row
     stamped before the barrier is committed, and visible, before any model reads; a row stamped
-    after it is read by the next build. Loads never wait on a build for longer than that instant.
+    after it is read by the next build. The build waits for the batches being landed (each is one
+    short transaction); a batch that starts meanwhile waits for the same ones, never for the
+    build itself.
     The watermark is load time, not event time: a record of any age that lands late (a refund
     of a two-year-old order, a re-exported GA4 day) is picked up by the next nightly build.
 -#}
