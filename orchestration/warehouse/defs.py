@@ -23,6 +23,7 @@ from orchestration.warehouse.project import (
     apply_dbt_env,
     dbt_executable,
     ensure_manifest,
+    prune_invocation_dirs,
 )
 
 LAYERS = ("staging", "intermediate", "marts")
@@ -111,6 +112,7 @@ def _stream_build(context, dbt: DbtCliResource, warehouse: WarehouseResource, co
             pass  # dbt stopped before running anything (it says why in the step's error)
         except Exception as exc:
             context.log.warning(f"could not record the models this build refreshed: {exc}")
+        prune_invocation_dirs()
     context.log.info(f"dbt build finished in {time.perf_counter() - started:.1f}s")
 
 

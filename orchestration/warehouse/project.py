@@ -81,6 +81,24 @@ def ensure_manifest(url: str | None = None) -> Path:
     return MANIFEST_PATH
 
 
+# dagster-dbt gives every dbt invocation a target/<step>-<run>-<hash>/ directory of its own (its
+# manifest, logs and run_results.json, ~8 MB): two per nightly run, thousands in a few years
+KEEP_INVOCATION_DIRS = 40
+
+
+def prune_invocation_dirs(keep: int = KEEP_INVOCATION_DIRS, target: Path | None = None) -> int:
+    """Delete all but the ``keep`` newest dagster-dbt invocation directories under ``target/``;
+    returns how many were deleted. The newest (the current run's) are always kept."""
+    import shutil
+
+    target = target or DBT_PROJECT_DIR / "target"
+    dirs = [p for p in target.glob("cdp_dbt_*-*") if p.is_dir()]
+    dirs.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in dirs[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
+    return max(0, len(dirs) - keep)
+
+
 def apply_dbt_env(url: str) -> dict[str, str]:
     """Point dbt (profiles.yml) at the warehouse ``url`` for this process and its children."""
     env = dbt_env(url)

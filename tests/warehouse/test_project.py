@@ -45,3 +45,25 @@ def test_profile_key_follows_profiles_yml_defaults():
         {"CDP_PG_HOST": "localhost", "CDP_PG_PORT": "5432", "CDP_PG_DBNAME": "cdp"}
     )
     assert project._profile_key({"CDP_PG_DBNAME": "other"}) != project._profile_key({})
+
+
+def test_only_the_newest_dbt_invocation_directories_are_kept(tmp_path):
+    import os
+
+    for i in range(7):
+        d = tmp_path / f"cdp_dbt_models-run{i}-abc"
+        d.mkdir()
+        (d / "run_results.json").write_text("{}")
+        os.utime(d, (1_000_000 + i, 1_000_000 + i))
+    (tmp_path / "partial_parse.msgpack").write_text("keep me")
+    (tmp_path / "compiled").mkdir()
+    assert project.prune_invocation_dirs(keep=3, target=tmp_path) == 4
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == [
+        "cdp_dbt_models-run4-abc",
+        "cdp_dbt_models-run5-abc",
+        "cdp_dbt_models-run6-abc",
+        "compiled",
+        "partial_parse.msgpack",
+    ]
+    assert project.prune_invocation_dirs(keep=3, target=tmp_path) == 0
