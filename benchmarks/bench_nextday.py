@@ -30,15 +30,11 @@ STAGES = ("ingest", "dbt", "churn", "segments", "exports", "other")
 
 
 def stage_of(step_key: str) -> str:
-    if step_key.startswith(("demo_sources", "live_", "sources")):
-        return "ingest"
-    if "dbt" in step_key or step_key.startswith("marts__"):
-        return "dbt"
-    if step_key.startswith("churn"):
-        return "churn"
-    if step_key.startswith("segments__"):
-        return "segments"
-    return "other"
+    """The stage a step belongs to, as `cdp status` counts it (its "sources" is ingest here)."""
+    from orchestration.status import stage_of as status_stage
+
+    stage = status_stage(step_key)
+    return "ingest" if stage == "sources" else stage if stage in STAGES else "other"
 
 
 def timed_run(next_day: bool, scale: float) -> dict:

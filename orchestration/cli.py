@@ -218,7 +218,12 @@ def dbt_command(ctx: typer.Context) -> None:
     import subprocess
 
     from orchestration.runtime import db
-    from orchestration.warehouse.project import DBT_PROJECT_DIR, dbt_env, dbt_executable
+    from orchestration.warehouse.project import (
+        DBT_PROJECT_DIR,
+        dbt_env,
+        dbt_executable,
+        parse_stamp,
+    )
 
     args = list(ctx.args)
     positional = [a for a in args if not a.startswith("-")]
@@ -233,8 +238,7 @@ def dbt_command(ctx: typer.Context) -> None:
             if not any(a == flag or a.startswith(flag + "=") for a in args):
                 args += [flag, str(DBT_PROJECT_DIR)]
     results = DBT_PROJECT_DIR / "target" / "run_results.json"
-    msgpack = DBT_PROJECT_DIR / "target" / "partial_parse.msgpack"
-    parsed_before = msgpack.stat().st_mtime_ns if msgpack.exists() else None
+    parsed_before = parse_stamp()
     started = time.time()
     proc = subprocess.Popen([dbt_executable(), *args], env=env)
     # Ctrl-C reaches dbt through the terminal's process group: wait for it to stop cleanly;
@@ -249,18 +253,16 @@ def dbt_command(ctx: typer.Context) -> None:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if url is not None:
-        _after_dbt(url, env, subcommand, args, results, started, msgpack, parsed_before)
+        _after_dbt(url, env, subcommand, args, results, started, parsed_before)
     raise typer.Exit(code if code >= 0 else 128 - code)
 
 
-def _after_dbt(url, env, subcommand, args, results, started, msgpack, parsed_before) -> None:
+def _after_dbt(url, env, subcommand, args, results, started, parsed_before) -> None:
     """Bookkeeping after `cdp dbt`: which connection target/partial_parse.msgpack was parsed for
     (as `run_dbt` does), and the models a build or run refreshed (ops.model_refreshes)."""
     from orchestration.warehouse import project
 
-    parsed_now = msgpack.stat().st_mtime_ns if msgpack.exists() else None
-    if parsed_now is not None and parsed_now != parsed_before:
-        project.PARSED_FOR_PATH.write_text(project._profile_key(env))
+    project.note_parse(env, parsed_before)
     own_target = not any(a.startswith("--target-path") for a in args) and not env.get(
         "DBT_TARGET_PATH"
     )
@@ -276,9 +278,7 @@ def _after_dbt(url, env, subcommand, args, results, started, msgpack, parsed_bef
     invocation = (data.get("metadata") or {}).get("invocation_id", "")
     try:
         with db.connect(url) as conn:
-            status.record_model_refreshes(
-                conn, run_results.model_refreshes(data), f"cdp dbt {invocation}".strip()
-            )
+            status.record_build(conn, data, f"cdp dbt {invocation}".strip())
     except Exception as exc:  # bookkeeping must not hide dbt's own outcome
         console.print(f"[yellow]warning:[/yellow] model refresh times not recorded: {exc}")
 

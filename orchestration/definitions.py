@@ -20,18 +20,10 @@ def _record_step(context: dg.HookContext, ok: bool) -> None:
 
     from orchestration import status
     from orchestration.runtime import db
-    from orchestration.warehouse.run_results import describe_error
 
     message = None
     if not ok:
-        exc = context.op_exception
-        if exc is None:
-            message = _failure_message(context)
-        else:
-            text = str(exc) if isinstance(exc, dg.Failure) else f"{type(exc).__name__}: {exc}"
-            message = describe_error(text)
-            if type(exc).__name__ == "DagsterAssetCheckFailedError":
-                message = _failed_checks(context) or message
+        message = _failure_reason(context)
     started_at = None
     with contextlib.suppress(Exception):  # the start time is a nicety; the outcome matters
         stats = context.instance.get_run_step_stats(context.run_id, step_keys=[context.step_key])
@@ -49,32 +41,34 @@ def _record_step(context: dg.HookContext, ok: bool) -> None:
         )
 
 
-def _failure_message(context: dg.HookContext) -> str:
-    """The step's failure from the event log (a failure outside user code has no exception)."""
-    from orchestration.warehouse.run_results import describe_error, step_error_text
+def _failure_reason(context: dg.HookContext) -> str:
+    """Why the step failed: its exception, or (a failure outside user code has none) the step
+    failure in the event log; a failed blocking check by what the check said."""
+    from orchestration.warehouse.run_results import step_error_text, step_failure_reason
 
-    records = context.instance.get_records_for_run(
-        context.run_id, of_type=dg.DagsterEventType.STEP_FAILURE
-    ).records
-    for record in reversed(records):
-        event = record.event_log_entry.dagster_event
-        if event and event.step_key == context.step_key:
-            return describe_error(step_error_text(event.step_failure_data.error))
-    return "failed"
+    def records(event_type):
+        return [
+            r.event_log_entry.dagster_event
+            for r in context.instance.get_records_for_run(
+                context.run_id, of_type=event_type
+            ).records
+            if r.event_log_entry.dagster_event
+            and r.event_log_entry.dagster_event.step_key == context.step_key
+        ]
 
+    def check_evaluations():
+        return (e.event_specific_data for e in records(dg.DagsterEventType.ASSET_CHECK_EVALUATION))
 
-def _failed_checks(context: dg.HookContext) -> str | None:
-    """What the step's failed blocking checks said (their descriptions)."""
-    from orchestration.pipeline import failed_checks_text
-
-    records = context.instance.get_records_for_run(
-        context.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
-    ).records
-    return failed_checks_text(
-        r.event_log_entry.dagster_event.event_specific_data
-        for r in records
-        if r.event_log_entry.dagster_event
-        and r.event_log_entry.dagster_event.step_key == context.step_key
+    exc = context.op_exception
+    if exc is not None:
+        text = str(exc) if isinstance(exc, dg.Failure) else f"{type(exc).__name__}: {exc}"
+        return step_failure_reason(text, type(exc).__name__, check_evaluations)
+    failures = records(dg.DagsterEventType.STEP_FAILURE)
+    if not failures:
+        return "failed"
+    error = failures[-1].step_failure_data.error
+    return step_failure_reason(
+        step_error_text(error), getattr(error, "cls_name", None), check_evaluations
     )
 
 

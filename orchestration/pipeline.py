@@ -116,8 +116,8 @@ def pipeline_run_config(
         }
     }
     if full_refresh:
-        # every dbt step: cdp_dbt_profiles and cdp_dbt_models, which Dagster splits into
-        # cdp_dbt_models_2, _3, … where the asset graph passes through churn and segments
+        # every dbt step: cdp_dbt_models and cdp_dbt_profiles (and any cdp_dbt_models_2, … should
+        # the asset graph ever make Dagster split a dbt asset into several steps)
         for name in dbt_step_names(job):
             ops[name] = {"config": {"full_refresh": True}}
     if retrain:
@@ -167,39 +167,25 @@ def dbt_step_names(job) -> list[str]:
 
 def _failures(result) -> list[str]:
     """A line per failed step with what failed and why: for a dbt step the tests and models named
-    in its run_results.json, otherwise the error's first line (see ``describe_error``)."""
+    in its run_results.json, otherwise the error's first line (see ``step_failure_reason``)."""
     from rich.markup import escape
 
-    from orchestration.warehouse.run_results import describe_error, step_error_text
+    from orchestration.warehouse.run_results import step_error_text, step_failure_reason
 
     notes = []
     events = list(result.all_events)
     for event in events:
         if event.is_step_failure:
             error = event.step_failure_data.error
-            reason = describe_error(step_error_text(error))
-            if getattr(error, "cls_name", None) == "DagsterAssetCheckFailedError":
-                reason = (
-                    failed_checks_text(
-                        e.event_specific_data
-                        for e in events
-                        if getattr(e, "event_type_value", None) == "ASSET_CHECK_EVALUATION"
-                        and e.step_key == event.step_key
-                    )
-                    or reason
-                )
+            reason = step_failure_reason(
+                step_error_text(error),
+                getattr(error, "cls_name", None),
+                lambda key=event.step_key: (
+                    e.event_specific_data
+                    for e in events
+                    if getattr(e, "event_type_value", None) == "ASSET_CHECK_EVALUATION"
+                    and e.step_key == key
+                ),
+            )
             notes.append(f"[red]step {event.step_key} failed:[/red] {escape(reason)}")
     return notes
-
-
-def failed_checks_text(evaluations) -> str | None:
-    """The failed ones among Dagster ``AssetCheckEvaluation``s in a line, e.g. ``check churn_model
-    holdout_quality_gate failed: holdout ROC-AUC 0.61 below 0.75``; None when none failed."""
-    lines = []
-    for ev in evaluations:
-        if ev is None or getattr(ev, "passed", True):
-            continue
-        asset = ev.asset_key.to_user_string() if ev.asset_key else ""
-        text = f"check {asset} {ev.check_name} failed".replace("  ", " ")
-        lines.append(f"{text}: {ev.description}" if ev.description else text)
-    return "; ".join(lines) or None

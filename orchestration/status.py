@@ -53,16 +53,8 @@ create table if not exists ops.model_refreshes (
 
 
 def ensure_tables(conn: psycopg.Connection) -> None:
-    """Create ops.stage_runs and ops.model_refreshes once (serialized: parallel steps race)."""
-    present = conn.execute(
-        "select count(*) from pg_tables where schemaname = 'ops' "
-        "and tablename in ('stage_runs', 'model_refreshes')"
-    ).fetchone()[0]
-    if present == 2:
-        return
-    with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(hashtext('cdp.status.ddl'))")
-        conn.execute(DDL)
+    """Create ops.stage_runs and ops.model_refreshes once."""
+    db.ensure_tables(conn, "ops", ["stage_runs", "model_refreshes"], DDL)
 
 
 # ----------------------------------------------------------------------------------- recording
@@ -107,6 +99,13 @@ def record_step(
          "succeeded" if ok else "failed", message),
     )  # fmt: skip
     conn.commit()
+
+
+def record_build(conn: psycopg.Connection, results: dict | None, run_id: str | None) -> int:
+    """Record the models a dbt build refreshed, from its ``run_results.json`` (as a dict)."""
+    from orchestration.warehouse.run_results import model_refreshes
+
+    return record_model_refreshes(conn, model_refreshes(results or {}), run_id)
 
 
 def record_model_refreshes(

@@ -155,6 +155,21 @@ def frame_chunks(frame, rows_per_chunk: int = 250_000) -> Iterator[bytes]:
         yield frame_to_csv(frame.iloc[start : start + rows_per_chunk])
 
 
+def ensure_tables(conn: psycopg.Connection, schema: str, tables: list[str], ddl: str) -> None:
+    """Run ``ddl`` (``create … if not exists``) unless every table in ``tables`` of ``schema``
+    exists; serialized by an advisory lock, since parallel steps racing on ``create table if not
+    exists`` can collide in the catalog."""
+    present = conn.execute(
+        "select count(*) from pg_tables where schemaname = %s and tablename = any(%s)",
+        (schema, tables),
+    ).fetchone()[0]
+    if present == len(tables):
+        return
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"cdp.ddl.{schema}",))
+        conn.execute(ddl)
+
+
 def table_exists(conn: psycopg.Connection, qualified: str) -> bool:
     return conn.execute("select to_regclass(%s) is not null", (qualified,)).fetchone()[0]
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from orchestration.runtime import db
 from orchestration.segments.catalog import PROFILES
 
 TABLES_DDL = """
@@ -71,25 +72,14 @@ create table if not exists segments.refreshes (
 
 
 def ensure_tables(conn: psycopg.Connection) -> None:
-    """Create the segments schema's tables once; serialized, since parallel asset processes
-    racing on ``create table if not exists`` can collide in the catalog."""
-    present = conn.execute(
-        "select count(*) from pg_tables where schemaname = 'segments' and tablename = any(%s)",
-        (
-            [
-                "definitions",
-                "membership_snapshot",
-                "membership_changes",
-                "membership_history",
-                "refreshes",
-            ],
-        ),
-    ).fetchone()[0]
-    if present == 5:
-        return
-    with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(hashtext('cdp.segments.ddl'))")
-        conn.execute(TABLES_DDL)
+    """Create the segments schema's tables once."""
+    db.ensure_tables(
+        conn,
+        "segments",
+        ["definitions", "membership_snapshot", "membership_changes", "membership_history",
+         "refreshes"],
+        TABLES_DDL,
+    )  # fmt: skip
 
 
 @dataclass

@@ -101,15 +101,15 @@ def _stream_build(context, dbt: DbtCliResource, warehouse: WarehouseResource, co
     finally:
         # the models this build refreshed, failed build or not (ops.model_refreshes, for
         # `cdp status`); a bookkeeping problem is logged, never fails the build
-        try:
-            from orchestration.status import record_model_refreshes
-            from orchestration.warehouse.run_results import model_refreshes
+        from orchestration.status import record_build
 
-            refreshed = model_refreshes(invocation.get_artifact("run_results.json"))
+        try:
+            results = invocation.get_artifact("run_results.json")
+        except FileNotFoundError:  # dbt stopped before running anything (the step says why)
+            results = None
+        try:
             with warehouse.connect() as conn:
-                record_model_refreshes(conn, refreshed, context.run_id)
-        except FileNotFoundError:
-            pass  # dbt stopped before running anything (it says why in the step's error)
+                record_build(conn, results, context.run_id)
         except Exception as exc:
             context.log.warning(f"could not record the models this build refreshed: {exc}")
         prune_invocation_dirs()

@@ -106,11 +106,24 @@ def apply_dbt_env(url: str) -> dict[str, str]:
     return env
 
 
+def parse_stamp() -> int | None:
+    """When ``target/partial_parse.msgpack`` was last written (None: never)."""
+    msgpack = DBT_PROJECT_DIR / "target" / "partial_parse.msgpack"
+    return msgpack.stat().st_mtime_ns if msgpack.exists() else None
+
+
+def note_parse(env: Mapping[str, str], before: int | None) -> None:
+    """After a dbt command run with ``env``: when it re-parsed the project (the stamp moved since
+    ``before``), remember which connection the parse is for (see ``ensure_manifest``)."""
+    now = parse_stamp()
+    if now is not None and now != before:
+        PARSED_FOR_PATH.write_text(_profile_key(env))
+
+
 def run_dbt(args: list[str], url: str, *, check: bool = True) -> subprocess.CompletedProcess:
     """Run a dbt command against ``url`` (outside Dagster: benchmarks, tests, the CLI)."""
     env = {**os.environ, **dbt_env(url)}
-    msgpack = DBT_PROJECT_DIR / "target" / "partial_parse.msgpack"
-    before = msgpack.stat().st_mtime_ns if msgpack.exists() else None
+    before = parse_stamp()
     proc = subprocess.run(
         [dbt_executable(), *args, "--project-dir", str(DBT_PROJECT_DIR),
          "--profiles-dir", str(DBT_PROJECT_DIR)],
@@ -120,8 +133,7 @@ def run_dbt(args: list[str], url: str, *, check: bool = True) -> subprocess.Comp
         text=True,
         check=False,
     )  # fmt: skip
-    if msgpack.exists() and msgpack.stat().st_mtime_ns != before:
-        PARSED_FOR_PATH.write_text(_profile_key(env))  # this command re-parsed for its connection
+    note_parse(env, before)
     if check and proc.returncode != 0:
         raise CdpError(f"dbt {' '.join(args)} failed:\n{proc.stdout[-4000:]}{proc.stderr[-2000:]}")
     return proc

@@ -128,6 +128,33 @@ def step_error_text(error) -> str | None:
     return getattr(error, "message", None)
 
 
+CHECK_FAILED = "DagsterAssetCheckFailedError"
+
+
+def failed_checks_text(evaluations) -> str | None:
+    """The failed ones among Dagster ``AssetCheckEvaluation``s in a line, e.g. ``check churn_model
+    holdout_quality_gate failed: holdout ROC-AUC 0.61 below 0.75``; None when none failed."""
+    lines = []
+    for ev in evaluations:
+        if ev is None or getattr(ev, "passed", True):
+            continue
+        asset = ev.asset_key.to_user_string() if ev.asset_key else ""
+        text = f"check {asset} {ev.check_name} failed".replace("  ", " ")
+        lines.append(f"{text}: {ev.description}" if ev.description else text)
+    return "; ".join(lines) or None
+
+
+def step_failure_reason(message: str | None, error_class: str | None, evaluations) -> str:
+    """Why a step failed, in a line: what its failed blocking checks said when that is what
+    stopped it (``evaluations``: the step's check evaluations, an iterable read only then),
+    else ``describe_error`` of its error message."""
+    if error_class == CHECK_FAILED:
+        checks = failed_checks_text(evaluations() if callable(evaluations) else evaluations)
+        if checks:
+            return checks
+    return describe_error(message)
+
+
 @dataclass(frozen=True)
 class ModelRefresh:
     model: str  # dbt model name, e.g. customers
