@@ -16,6 +16,7 @@ from rich.table import Table
 
 from orchestration.errors import CdpError
 from orchestration.segments.cli import segment_app
+from orchestration.sources.imports.cli import import_app
 
 app = typer.Typer(
     help="CDP Lite: unified customer profiles, churn scores and segments.",
@@ -25,6 +26,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="The warehouse PostgreSQL server.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(segment_app, name="segment")
+app.add_typer(import_app, name="import")
 console = Console(stderr=True)
 
 
@@ -192,6 +194,84 @@ def _print_summary(result, elapsed: float) -> None:
     out.print(f'Warehouse: {result.url}    (psql "$(cdp db url)")')
     out.print(f"Exports: {cfg.exports_dir}/<segment>/LATEST")
     out.print(f"Dagster home: {cfg.dagster_home}    UI: make ui, then http://localhost:3000")
+
+
+# ----------------------------------------------------------------------------------------- run
+
+
+@app.command("run")
+@friendly
+def run_command(
+    as_of: str = typer.Option(
+        None,
+        "--as-of",
+        help="Date every recency metric counts from, YYYY-MM-DD (default: the latest activity "
+        "day in the data).",
+    ),
+    full_refresh: bool = typer.Option(
+        False,
+        "--full-refresh",
+        help="Rebuild incremental dbt models from scratch (dbt build --full-refresh).",
+    ),
+    retrain: bool = typer.Option(
+        False, "--retrain", help="Retrain the churn model even if it is fresh."
+    ),
+) -> None:
+    """Build everything from what is landed (imports, live sources, CDP_IMPORT_DIR) through
+    Dagster: warehouse, churn scores, profiles, segments and exports. Generates no demo data."""
+    import warnings
+
+    warnings.filterwarnings("ignore", module=r"dagster\.")
+
+    from orchestration.pipeline import build_summary, last_run_finished, run_pipeline
+    from orchestration.runtime import db
+
+    if as_of:
+        try:
+            date.fromisoformat(as_of)
+        except ValueError:
+            raise CdpError(f"--as-of {as_of!r} is not a date; use YYYY-MM-DD") from None
+    url = db.warehouse_url()
+    since = last_run_finished(url)
+    started = time.perf_counter()
+    result = run_pipeline(
+        seed=0,
+        scale=1.0,
+        as_of="",
+        next_day=False,
+        full_refresh=full_refresh,
+        retrain=retrain,
+        generate_demo=False,
+        build_as_of=as_of or "",
+    )
+    _print_build_summary(result, build_summary(url, result.run_id, since))
+    out = Console()
+    status = "[green]succeeded[/green]" if result.success else "[red]FAILED[/red]"
+    out.print(f"Run {result.run_id} {status} in {time.perf_counter() - started:.0f}s")
+    for line in result.notes:
+        out.print(line)
+    out.print(f'Warehouse: {result.url}    (psql "$(cdp db url)")')
+    if not result.success:
+        raise typer.Exit(1)
+
+
+def _print_build_summary(result, s) -> None:
+    out = Console()
+    since = f"since the last run ({s.since:%Y-%m-%d %H:%M %Z})" if s.since else "(first run)"
+    table = Table(title=f"CDP Lite — build, rows landed {since}", show_lines=False)
+    table.add_column("what")
+    table.add_column("rows", justify="right")
+    for name, rows in s.landed:
+        table.add_row(name, f"{rows:,}")
+    if not s.landed:
+        table.add_row("nothing new landed", "0")
+    out.print(table)
+    as_of = f"as of {s.as_of_date}" if s.as_of_date else "no as-of date (nothing built)"
+    out.print(
+        f"dbt models built: {s.models_built:,} ({as_of}); customers: {s.customers:,}; "
+        f"profiled: {s.profiled:,}; churn-scored: {s.scored:,}; segments refreshed: "
+        f"{s.segments_refreshed:,}; segment exports: {result.exports:,}"
+    )
 
 
 # ---------------------------------------------------------------------------------------- dbt

@@ -15,6 +15,7 @@ class PipelineResult:
     url: str
     row_counts: list[tuple[str, int]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    exports: int = 0  # segment export runs that succeeded after the pipeline
 
 
 SUMMARY_TABLES = (
@@ -49,10 +50,13 @@ def run_pipeline(
     next_day: bool,
     full_refresh: bool = False,
     retrain: bool = False,
+    generate_demo: bool = True,
+    build_as_of: str = "",
 ) -> PipelineResult:
     """Run ``cdp_pipeline`` on the demo generator's data (``full_refresh``: rebuild incremental
     dbt models from scratch; ``retrain``: the churn model even when it is fresh), then the
-    segment exports its sensor asks for."""
+    segment exports its sensor asks for. ``generate_demo=False`` (``cdp run``) builds from what
+    is landed; ``build_as_of`` is the dbt ``as_of_date`` every recency metric counts from."""
     import dagster as dg
 
     from orchestration.definitions import defs
@@ -71,6 +75,8 @@ def run_pipeline(
         next_day=next_day,
         full_refresh=full_refresh,
         retrain=retrain,
+        generate_demo=generate_demo,
+        build_as_of=build_as_of,
     )
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(
@@ -85,7 +91,8 @@ def run_pipeline(
 
             exports = export_pending(instance, defs, console=console_logger())
             failed = [r for r in exports if not r.success]
-            out.notes.append(f"exports: {len(exports) - len(failed)} segment export run(s)")
+            out.exports = len(exports) - len(failed)
+            out.notes.append(f"exports: {out.exports} segment export run(s)")
             for r in failed:
                 out.success = False
                 out.notes += _failures(r)
@@ -108,18 +115,24 @@ def pipeline_run_config(
     next_day: bool,
     full_refresh: bool = False,
     retrain: bool = False,
+    generate_demo: bool = True,
+    build_as_of: str = "",
 ) -> dict:
-    """The run config of ``cdp_pipeline`` for ``cdp demo``."""
-    ops: dict = {
-        "demo_sources": {
-            "config": {"seed": seed, "scale": scale, "as_of": as_of, "next_day": next_day}
-        }
-    }
+    """The run config of ``cdp_pipeline`` for ``cdp demo`` and ``cdp run``."""
+    source_config: dict = {"seed": seed, "scale": scale, "as_of": as_of, "next_day": next_day}
+    if not generate_demo:
+        source_config["generate_demo"] = False
+    ops: dict = {"demo_sources": {"config": source_config}}
+    dbt_config: dict = {}
     if full_refresh:
+        dbt_config["full_refresh"] = True
+    if build_as_of:
+        dbt_config["as_of_date"] = build_as_of
+    if dbt_config:
         # every dbt step: cdp_dbt_models and cdp_dbt_profiles (and any cdp_dbt_models_2, … should
         # the asset graph ever make Dagster split a dbt asset into several steps)
         for name in dbt_step_names(job):
-            ops[name] = {"config": {"full_refresh": True}}
+            ops[name] = {"config": dict(dbt_config)}
     if retrain:
         ops["churn_model"] = {"config": {"retrain": True}}
     return {"loggers": {"console": {"config": {"log_level": "INFO"}}}, "ops": ops}
@@ -189,3 +202,59 @@ def _failures(result) -> list[str]:
             )
             notes.append(f"[red]step {event.step_key} failed:[/red] {escape(reason)}")
     return notes
+
+
+@dataclass
+class BuildSummary:
+    """What ``cdp run`` did, read from the warehouse after the run."""
+
+    landed: list[tuple[str, int]]  # raw table -> rows landed since the previous run
+    since: object  # when the previous pipeline run finished (None: first run)
+    models_built: int
+    customers: int
+    profiled: int
+    scored: int
+    segments_refreshed: int
+    as_of_date: object  # the date recency metrics count from
+
+
+def last_run_finished(url: str):
+    """When the last ``cdp_pipeline`` run recorded its last step (None: never ran)."""
+    from orchestration.runtime import db
+
+    with db.connect(url) as conn:
+        if not db.table_exists(conn, "ops.stage_runs"):
+            return None
+        return conn.execute(
+            "select max(finished_at) from ops.stage_runs where job = 'cdp_pipeline'"
+        ).fetchone()[0]
+
+
+def build_summary(url: str, run_id: str, since) -> BuildSummary:
+    from orchestration.runtime import db
+
+    def count(conn, relation: str, where: str = "", params=()) -> int:
+        if not db.table_exists(conn, relation):
+            return 0
+        return conn.execute(f"select count(*) from {relation} {where}", params).fetchone()[0]
+
+    with db.connect(url) as conn:
+        landed = conn.execute(
+            "select source || '.' || entity, sum(rows_loaded) from ops.load_batches "
+            "where status = 'loaded' and (%s::timestamptz is null or finished_at > %s) "
+            "group by 1 having sum(rows_loaded) > 0 order by 1",
+            (since, since),
+        ).fetchall()
+        as_of = None
+        if db.table_exists(conn, "intermediate.int_as_of_date"):
+            as_of = conn.execute("select as_of_date from intermediate.int_as_of_date").fetchone()
+        return BuildSummary(
+            landed=[(f"raw_{name}", int(rows)) for name, rows in landed],
+            since=since,
+            models_built=count(conn, "ops.model_refreshes", "where run_id = %s", (run_id,)),
+            customers=count(conn, "marts.customers"),
+            profiled=count(conn, "marts.customer_profiles"),
+            scored=count(conn, "ml.churn_scores"),
+            segments_refreshed=count(conn, "segments.refreshes", "where run_id = %s", (run_id,)),
+            as_of_date=as_of[0] if as_of else None,
+        )

@@ -26,8 +26,11 @@ def _key(qualified: str) -> dg.AssetKey:
     return dg.AssetKey(qualified.split("."))
 
 
-def materialize_mixed(context, *, url, keys, blocklist, seed, scale, as_of) -> Iterator:
-    """Land every source per its mode; one MaterializeResult per raw table."""
+def materialize_mixed(
+    context, *, url, keys, blocklist, seed, scale, as_of, generate: bool = True
+) -> Iterator:
+    """Land every source per its mode; one MaterializeResult per raw table. ``generate=False``
+    (``cdp run``): sources in demo mode generate nothing, their tables stay as landed."""
     from orchestration.runtime.db import connect
     from orchestration.runtime.schema import ensure_warehouse
     from orchestration.sources.connectors.live import run_live_source
@@ -36,7 +39,7 @@ def materialize_mixed(context, *, url, keys, blocklist, seed, scale, as_of) -> I
     with connect(url) as conn:
         ensure_warehouse(conn)
     modes = source_modes()
-    demo_tables = [t for t in TABLES if modes[t.source] == "demo"]
+    demo_tables = [t for t in TABLES if modes[t.source] == "demo"] if generate else []
     demo_results = {}
     if demo_tables:
         from orchestration.sources.demo import DemoConfig, generate_demo
@@ -63,10 +66,11 @@ def materialize_mixed(context, *, url, keys, blocklist, seed, scale, as_of) -> I
                         "rows_rejected": r.rejected if r else 0,
                     },
                 )
-        elif mode == "off":
+        elif mode == "off" or not generate:
             for t in tables:
                 yield dg.MaterializeResult(
-                    asset_key=_key(t.qualified), metadata={"mode": "off", "rows_loaded": 0}
+                    asset_key=_key(t.qualified),
+                    metadata={"mode": mode if mode == "off" else "as landed", "rows_loaded": 0},
                 )
         else:
             for t in tables:
@@ -81,3 +85,44 @@ def materialize_mixed(context, *, url, keys, blocklist, seed, scale, as_of) -> I
                         "rows_rejected": r.rejected,
                     },
                 )
+
+
+def land_imports(context, *, url, keys, blocklist) -> dict[str, dict]:
+    """The shop CSV exports waiting in CDP_IMPORT_DIR, imported (each file once); per raw table
+    the rows added and the files that added them, for the asset metadata."""
+    from orchestration.runtime.db import connect
+    from orchestration.runtime.schema import ensure_warehouse
+    from orchestration.sources.imports.importer import sync_import_dir
+    from orchestration.sources.imports.values import DateRules
+
+    cfg = connector_settings()
+    if cfg.import_dir is None:
+        return {}
+    with connect(url) as conn:
+        ensure_warehouse(conn)
+    rules = DateRules(cfg.import_timezone, cfg.import_date_format)
+    reports = sync_import_dir(
+        url, cfg.import_dir, rules, keys=keys, blocklist=blocklist, log=context.log.info
+    )
+    out: dict[str, dict] = {}
+    for r in reports:
+        for table, rows in r.landed.items():
+            entry = out.setdefault(table, {"imported_rows": 0, "imported_files": []})
+            entry["imported_rows"] += rows
+            entry["imported_files"].append(r.path.name)
+    return out
+
+
+def with_imports(result: dg.MaterializeResult, imported: dict[str, dict]) -> dg.MaterializeResult:
+    """A raw table's result with what the import drop folder added to it."""
+    got = imported.get(".".join(result.asset_key.path))
+    if not got:
+        return result
+    return dg.MaterializeResult(
+        asset_key=result.asset_key,
+        metadata={
+            **(result.metadata or {}),
+            "imported_rows": got["imported_rows"],
+            "imported_files": ", ".join(got["imported_files"]),
+        },
+    )

@@ -7,7 +7,12 @@ import dagster as dg
 
 from orchestration.resources import WarehouseResource
 from orchestration.runtime.settings import settings, today_utc
-from orchestration.sources.connectors_defs import all_demo, materialize_mixed
+from orchestration.sources.connectors_defs import (
+    all_demo,
+    land_imports,
+    materialize_mixed,
+    with_imports,
+)
 from orchestration.sources.demo_landing import land_demo
 from orchestration.sources.schemas import TABLES
 
@@ -26,6 +31,8 @@ class DemoSourcesConfig(dg.Config):
     scale: float = -1.0  # -1: CDP_DEMO_SCALE (default 1)
     as_of: str = ""  # YYYY-MM-DD; empty: CDP_DEMO_AS_OF, else today (UTC)
     next_day: bool = False  # append one more day of activity after what is loaded
+    # false (`cdp run`): build from what is landed; sources in demo mode generate nothing
+    generate_demo: bool = True
 
 
 @dg.multi_asset(
@@ -61,8 +68,13 @@ def demo_sources(
     from datetime import date
 
     as_of = date.fromisoformat(config.as_of) if config.as_of else (cfg.demo_as_of or today_utc())
-    if not all_demo():  # CDP_SOURCES / CDP_SOURCE_<NAME> switched some source to live or off
-        yield from materialize_mixed(
+    # shop CSV exports dropped in CDP_IMPORT_DIR land first, whatever the sources' modes
+    imported = land_imports(
+        context, url=warehouse.url(), keys=warehouse.vault_keys(), blocklist=warehouse.blocklist()
+    )
+    if not config.generate_demo or not all_demo():
+        # CDP_SOURCES / CDP_SOURCE_<NAME> switched some source to live or off, or `cdp run`
+        for result in materialize_mixed(
             context,
             url=warehouse.url(),
             keys=warehouse.vault_keys(),
@@ -70,7 +82,9 @@ def demo_sources(
             seed=seed,
             scale=scale,
             as_of=as_of,
-        )
+            generate=config.generate_demo,
+        ):
+            yield with_imports(result, imported)
         return
     summary = land_demo(
         warehouse.url(),
@@ -88,19 +102,22 @@ def demo_sources(
         r = by_table.get(t.qualified)
         if r is None:
             continue
-        yield dg.MaterializeResult(
-            asset_key=raw_asset_key(t.qualified),
-            metadata={
-                "batch_id": r.batch_id,
-                "rows_received": r.received,
-                "rows_loaded": 0 if r.skipped else r.loaded,
-                "rows_rejected": r.rejected,
-                "skipped_as_duplicate": r.skipped,
-                "seconds": round(r.seconds, 2),
-                "mode": summary.mode,
-                "as_of": str(summary.as_of),
-                "loaded_through": str(summary.loaded_through),
-            },
+        yield with_imports(
+            dg.MaterializeResult(
+                asset_key=raw_asset_key(t.qualified),
+                metadata={
+                    "batch_id": r.batch_id,
+                    "rows_received": r.received,
+                    "rows_loaded": 0 if r.skipped else r.loaded,
+                    "rows_rejected": r.rejected,
+                    "skipped_as_duplicate": r.skipped,
+                    "seconds": round(r.seconds, 2),
+                    "mode": summary.mode,
+                    "as_of": str(summary.as_of),
+                    "loaded_through": str(summary.loaded_through),
+                },
+            ),
+            imported,
         )
 
     with warehouse.connect() as conn:

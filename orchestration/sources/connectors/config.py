@@ -53,6 +53,9 @@ class ConnectorSettings:
     ga4_export_dir: Path | None  # CDP_GA4_EXPORT_DIR
     helpdesk_drop_dir: Path | None  # CDP_HELPDESK_DROP_DIR
     subscriptions_drop_dir: Path | None  # CDP_SUBSCRIPTIONS_DROP_DIR
+    import_dir: Path | None = None  # CDP_IMPORT_DIR: shop CSV exports imported by every run
+    import_timezone: str | None = None  # CDP_IMPORT_TIMEZONE: --timezone for those files
+    import_date_format: str | None = None  # CDP_IMPORT_DATE_FORMAT: --date-format for them
     # every env var, for destinations that name their key variable (``api_key_env``)
     _env: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -104,6 +107,9 @@ def load_connector_settings(env: dict[str, str] | None = None) -> ConnectorSetti
         ga4_export_dir=_dir(env.get("CDP_GA4_EXPORT_DIR")),
         helpdesk_drop_dir=_dir(env.get("CDP_HELPDESK_DROP_DIR")),
         subscriptions_drop_dir=_dir(env.get("CDP_SUBSCRIPTIONS_DROP_DIR")),
+        import_dir=_dir(env.get("CDP_IMPORT_DIR")),
+        import_timezone=env.get("CDP_IMPORT_TIMEZONE") or None,
+        import_date_format=env.get("CDP_IMPORT_DATE_FORMAT") or None,
         _env=env,
     )
 
