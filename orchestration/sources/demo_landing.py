@@ -71,19 +71,27 @@ def land_demo(
     next_day: bool = False,
     log=lambda msg: None,
     cache_dir: Path | None = None,
+    chunk: float | None = None,
 ) -> DemoLandingSummary:
     """Generate and land the demo. ``next_day`` appends one more day after what was loaded.
 
     A full run over data generated with other parameters (seed, scale, as-of) first resets the
     raw tables: demo ids are deterministic per seed, so two data sets must not mix. A full run
     with the same parameters adds nothing (every batch is recognised and skipped). ``cache_dir``:
-    where the simulation is kept for the next days (``generate.cached_simulation``)."""
+    where the simulation is kept for the next days (``generate.cached_simulation``). ``chunk``:
+    the population's shard size (``DemoConfig.chunk``; tests and benchmarks) — not recorded in
+    ``ops.demo_state``, so next days must pass the full load's."""
     with connect(url) as conn:
-        return _land_demo(conn, url, seed, scale, as_of, keys, blocklist, next_day, log, cache_dir)
+        return _land_demo(
+            conn, url, seed, scale, as_of, keys, blocklist, next_day, log, cache_dir, chunk
+        )
 
 
-def _land_demo(conn, url, seed, scale, as_of, keys, blocklist, next_day, log, cache_dir):
-    from orchestration.sources.demo import DemoConfig, generate_demo
+def _land_demo(conn, url, seed, scale, as_of, keys, blocklist, next_day, log, cache_dir, chunk):
+    from orchestration.sources.demo import DemoConfig, generate_demo, iter_demo
+    from orchestration.sources.demo.config import CHUNK_SCALE
+
+    chunk = chunk or CHUNK_SCALE
 
     ensure_warehouse(conn)
     conn.commit()
@@ -98,6 +106,7 @@ def _land_demo(conn, url, seed, scale, as_of, keys, blocklist, next_day, log, ca
             as_of=as_of,
             since=loaded_through,
             through=loaded_through + timedelta(days=1),
+            chunk=chunk,
         )
         mode, through = "next_day", loaded_through + timedelta(days=1)
     else:
@@ -105,32 +114,45 @@ def _land_demo(conn, url, seed, scale, as_of, keys, blocklist, next_day, log, ca
             log(f"demo parameters changed from {state[:3]} — resetting the raw tables")
             reset_raw(conn)
             state = None
-        cfg = DemoConfig(seed=seed, scale=scale, as_of=as_of)
+        cfg = DemoConfig(seed=seed, scale=scale, as_of=as_of, chunk=chunk)
         mode, through = "full", as_of
         if state is not None and state[3] > as_of:
             through = state[3]  # next days were appended since: keep them
-    t0 = time.perf_counter()
-    data = generate_demo(cfg, cache_dir)
     summary = DemoLandingSummary(mode, seed, scale, as_of, through)
-    summary.generate_seconds = time.perf_counter() - t0
+    # A full history is generated and landed one shard of the population at a time (memory
+    # follows the shard, not the scale); a next day is small, its shards are landed together.
+    shards = cfg.shards()
+    parts = iter_demo(cfg, cache_dir) if not next_day else iter([generate_demo(cfg, cache_dir)])
+    by_table: dict[str, list[LoadResult]] = {}
+    t0 = time.perf_counter()
+    for i, data in enumerate(parts):
+        summary.generate_seconds += time.perf_counter() - t0
+        t1 = time.perf_counter()
+        results = load_frames(
+            url,
+            [(BY_NAME[name], frame) for name, frame in data.tables.items()],
+            keys=keys,
+            blocklist=blocklist,
+        )
+        _land_truth(conn, data.truth, replace=not next_day and i == 0)
+        conn.commit()
+        summary.load_seconds += time.perf_counter() - t1
+        for r in results:
+            by_table.setdefault(r.table, []).append(r)
+        if len(shards) > 1 and not next_day:
+            got, new = sum(r.received for r in results), sum(r.loaded for r in results)
+            log(f"shard {i + 1}/{len(shards)}: {got:,} rows, {new:,} new")
+        del data, results  # before the next shard is generated
+        t0 = time.perf_counter()
+    summary.results = [_combined(parts) for parts in by_table.values()]
     log(
-        f"generated {sum(len(f) for f in data.tables.values()):,} rows "
-        f"in {summary.generate_seconds:.1f}s"
+        f"generated {summary.rows_received:,} rows in {summary.generate_seconds:.1f}s, "
+        f"landed in {summary.load_seconds:.1f}s"
     )
-    t1 = time.perf_counter()
-
-    def report(result: LoadResult) -> None:
+    for result in summary.results:
         verb = "unchanged" if result.skipped else f"loaded {result.loaded:,}"
         log(f"{result.table}: {verb} ({result.rejected} rejected) in {result.seconds:.1f}s")
-
-    summary.results = load_frames(
-        url,
-        [(BY_NAME[name], frame) for name, frame in data.tables.items()],
-        keys=keys,
-        blocklist=blocklist,
-        on_result=report,
-    )
-    _land_truth(conn, data.truth, replace=not next_day)
+    t1 = time.perf_counter()
     summary.persons = conn.execute("select count(*) from demo_truth.persons").fetchone()[0]
     conn.execute(
         "insert into ops.demo_state (id, seed, scale, as_of, loaded_through) "
@@ -140,10 +162,23 @@ def _land_demo(conn, url, seed, scale, as_of, keys, blocklist, next_day, log, ca
         (seed, scale, as_of, through),
     )
     conn.commit()
-    summary.load_seconds = time.perf_counter() - t1
+    summary.load_seconds += time.perf_counter() - t1
     if not next_day and all(r.skipped for r in summary.results):
         summary.mode = "unchanged"
     return summary
+
+
+def _combined(parts: list[LoadResult]) -> LoadResult:
+    """One table's results over the shards."""
+    return LoadResult(
+        parts[0].table,
+        ",".join(r.batch_id for r in parts),
+        sum(r.received for r in parts),
+        sum(r.loaded for r in parts),
+        sum(r.rejected for r in parts),
+        all(r.skipped for r in parts),
+        sum(r.seconds for r in parts),
+    )
 
 
 def raise_no_state():

@@ -8,6 +8,6 @@ Klaviyo, GA4 and helpdesk data, with ground truth for identity resolution and pe
 """
 
 from .config import PERSONA_COUNTS, DemoConfig, DemoData
-from .generate import generate_demo
+from .generate import generate_demo, iter_demo
 
-__all__ = ["DemoConfig", "DemoData", "generate_demo", "PERSONA_COUNTS"]
+__all__ = ["DemoConfig", "DemoData", "generate_demo", "iter_demo", "PERSONA_COUNTS"]

@@ -9,6 +9,7 @@ identical whatever ``through`` is.
 
 from __future__ import annotations
 
+import math
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -45,6 +46,12 @@ LTV_BANDS: dict[str, tuple[float, float]] = {
     "churned_high_value": (500.0, 2000.0),
 }
 
+# the population is simulated in shards of this scale at most (``DemoConfig.shards``); a shard's
+# persons, ids and memory are those of a scale-1 demo whatever the scale. Changing it changes the
+# data of every scale above it (it is part of the simulation cache's key).
+CHUNK_SCALE = 1.0
+MAX_CHUNK_SCALE = 2.0  # per-shard id and phone ranges are sized for this (ids.SHARD_ID_STRIDE)
+
 P_VIP, P_REG, P_RISK, P_ONE, P_CHURN, P_PROSPECT, P_ANON = range(7)
 SUBSCRIBER_CODES = (P_VIP, P_REG, P_RISK, P_CHURN)
 
@@ -63,10 +70,17 @@ class DemoConfig:
     as_of: date = field(default_factory=today_utc)
     since: date | None = None  # only rows whose activity falls in (since, through]
     through: date | None = None  # simulate through the end of this day; default as_of
+    # the population is simulated in shards of at most this scale (see ``shards``): memory
+    # follows the shard, not the scale. Part of what is generated, like the seed.
+    chunk: float = CHUNK_SCALE
 
     def __post_init__(self) -> None:
         if not self.scale > 0:
             raise ValueError(f"DemoConfig.scale must be > 0, got {self.scale!r}")
+        if not 0 < self.chunk <= MAX_CHUNK_SCALE:
+            raise ValueError(
+                f"DemoConfig.chunk must be in (0, {MAX_CHUNK_SCALE}], got {self.chunk!r}"
+            )
         if self.through is not None:
             ahead = (self.through - self.as_of).days
             if ahead > FUTURE_DAYS:
@@ -88,6 +102,39 @@ class DemoConfig:
     def count(self, persona: str) -> int:
         return int(round(PERSONA_COUNTS[persona] * self.scale))
 
+    def shards(self) -> list[Shard]:
+        """The shards the population is simulated in: ``ceil(scale / chunk)`` equal parts.
+
+        Each shard is a population of its own (own random streams, id ranges, persons), so a
+        shard's memory does not depend on the scale. A scale up to ``chunk`` is one shard, shard
+        0, which is exactly the unsharded simulation; shard 0 of a larger scale is the same
+        simulation as that scale's first part. Persona counts are rounded per shard."""
+        n = max(1, math.ceil(self.scale / self.chunk - 1e-9))
+        part = self.scale / n
+        out, base = [], 0
+        for k in range(n):
+            out.append(Shard(k, n, part, base))
+            base += population_size(part)
+        return out
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One part of a sharded population: its index, how many there are, its scale, and the
+    number of persons before it (its persons' truth ids start after them)."""
+
+    index: int = 0
+    count: int = 1
+    scale: float = 1.0
+    person_base: int = 0
+
+
+def population_size(scale: float) -> int:
+    """Persons simulated at ``scale`` (``people.build_population``): personas + future arrivals."""
+    now = sum(int(round(c * scale)) for c in PERSONA_COUNTS.values())
+    later = sum(int(round(d * FUTURE_DAYS * scale)) for d in FUTURE_ARRIVALS_PER_DAY.values())
+    return now + later
+
 
 @dataclass
 class DemoData:
@@ -97,9 +144,11 @@ class DemoData:
     truth: dict[str, pd.DataFrame]
 
 
-def stream(seed: int, name: str) -> np.random.Generator:
-    """An independent random stream per (seed, purpose): stable across Python runs."""
-    return np.random.default_rng([int(seed) & 0xFFFFFFFF, zlib.crc32(name.encode())])
+def stream(seed: int, name: str, shard: int = 0) -> np.random.Generator:
+    """An independent random stream per (seed, purpose, shard): stable across Python runs.
+    Shard 0's streams are the unsharded generator's."""
+    key = [int(seed) & 0xFFFFFFFF, zlib.crc32(name.encode())]
+    return np.random.default_rng(key + [int(shard)] if shard else key)
 
 
 @dataclass(frozen=True)

@@ -111,14 +111,17 @@ def build_klaviyo(
     act: Activity,
     info: pd.DataFrame,
     ga4: pd.DataFrame,
+    brand: dict | None = None,
 ):
+    """Klaviyo events of these profiles. ``brand``: the account's campaigns and flow, metric and
+    campaign ids (``brand_of`` of shard 0's result) — one Klaviyo account, whatever the shard."""
     kp_n = len(ident.kp_person)
     kperson = ident.kp_person
     subscribed = ident.kp_consent == "SUBSCRIBED"
     u_t = act.unsub[kperson]
     um = subscribed & (u_t > ident.kp_created) & (u_t < clock.horizon)
     unsub = np.where(um, u_t, np.iinfo(np.int64).max)
-    c_t, c_subj = _campaigns(rng, clock)
+    c_t, c_subj = _campaigns(rng, clock) if brand is None else (brand["c_t"], brand["c_subj"])
     cols = {k: [] for k in ("prof", "t", "metric", "camp", "flow", "ref")}
 
     def add(prof, t, metric, camp=-1, flow=-1, ref=-1):
@@ -215,15 +218,31 @@ def build_klaviyo(
     ev["ms"], ev["r1"], ev["r2"] = ms, r1, r2
     for col, typ in (("prof", np.int32), ("camp", np.int16), ("flow", np.int8), ("ref", np.int32)):
         ev[col] = ev[col].astype(typ)
+    if brand is None:
+        brand = {
+            "campaign_ids": ulids(c_t - 3 * DAY, rng),
+            "flow_ids": short_ids(len(FLOWS), rng),
+            "metric_ids": short_ids(len(METRICS), rng),
+        }
     meta = {
-        "campaign_ids": ulids(c_t - 3 * DAY, rng),
+        "campaign_ids": brand["campaign_ids"],
         "campaign_subj": c_subj,
-        "flow_ids": short_ids(len(FLOWS), rng),
-        "metric_ids": short_ids(len(METRICS), rng),
+        "campaign_t": c_t,
+        "flow_ids": brand["flow_ids"],
+        "metric_ids": brand["metric_ids"],
         "unsub": unsub,
         "unsub_flag": um,
     }
     return ev, meta
+
+
+def brand_of(meta: dict) -> dict:
+    """What every shard of a demo shares with shard 0: the Klaviyo account's campaigns and ids."""
+    return {
+        "c_t": meta["campaign_t"],
+        "c_subj": meta["campaign_subj"],
+        **{k: meta[k] for k in ("campaign_ids", "flow_ids", "metric_ids")},
+    }
 
 
 def finalize_klaviyo(

@@ -1,10 +1,16 @@
-"""Entry point: simulate the full horizon for (seed, scale, as_of), then cut to (since, through]."""
+"""Entry point: simulate the full horizon for (seed, scale, as_of), then cut to (since, through].
+
+The population is simulated in shards (``DemoConfig.shards``), one at a time: ``iter_demo`` yields
+each shard's rows, so generating and landing a demo holds one shard in memory whatever the scale.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import pickle
+from collections.abc import Iterator
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
@@ -23,10 +29,11 @@ from .config import (
     Clock,
     DemoConfig,
     DemoData,
+    Shard,
     stream,
     to_ts,
 )
-from .email import build_klaviyo, finalize_klaviyo
+from .email import brand_of, build_klaviyo, finalize_klaviyo
 from .identities import Identities, build_identities
 from .names import CITIES
 from .orders import build_orders, combine, pick_guest_orders
@@ -124,32 +131,41 @@ def _klaviyo_profiles(pop: Population, ident: Identities, unsub: np.ndarray, uns
     return out.drop(columns="_i")
 
 
-def simulate(cfg: DemoConfig) -> dict:
-    """Everything over the fixed horizon; independent of ``since``/``through``."""
+def simulate(cfg: DemoConfig, shard: Shard | None = None, brand: dict | None = None) -> dict:
+    """Everything of one shard over the fixed horizon; independent of ``since``/``through``.
+
+    ``shard`` defaults to the whole population unsharded (what ``cfg.shards()`` is for a scale up
+    to ``cfg.chunk``). ``brand``: what every shard shares with shard 0 (``email.brand_of``)."""
+    shard = shard or Shard(0, 1, cfg.scale, 0)
+    k = shard.index
+
+    def rng(name: str) -> np.random.Generator:
+        return stream(cfg.seed, name, k)
+
     clock = Clock(cfg.as_of)
     cat = load_catalog()
-    pop = build_population(cfg, clock)
+    pop = build_population(replace(cfg, scale=shard.scale), clock, k)
     tax = tax_rate(pop)
-    plan_s, sub_plan = plan_subscriptions(stream(cfg.seed, "subs"), clock, pop, cat, tax)
-    plan_o = plan_one_time(stream(cfg.seed, "one_time"), clock, pop, cat, tax)
+    plan_s, sub_plan = plan_subscriptions(rng("subs"), clock, pop, cat, tax)
+    plan_o = plan_one_time(rng("one_time"), clock, pop, cat, tax)
     plan = combine(plan_s, plan_o)
     buyers = np.isin(pop.persona, [PERSONAS.index(p) for p in BUYER_PERSONAS])
-    guest_mask, guests = pick_guest_orders(stream(cfg.seed, "guests"), plan, int(buyers.sum()))
+    guest_mask, guests = pick_guest_orders(rng("guests"), plan, int(buyers.sum()))
     first_order = np.full(pop.n, np.iinfo(np.int64).max)
     np.minimum.at(first_order, plan.person, plan.t)
     first_order = np.where(first_order == np.iinfo(np.int64).max, NAT, first_order)
-    ident = build_identities(stream(cfg.seed, "ident"), clock, pop, first_order, guests)
+    ident = build_identities(rng("ident"), clock, pop, first_order, guests)
     orders, lines, refunds, info = build_orders(
-        stream(cfg.seed, "orders"), clock, pop, cat, plan, guest_mask, ident, tax
+        rng("orders"), clock, pop, cat, plan, guest_mask, ident, tax
     )
     s_cust, subs, s_events, sub_info = build_subscriptions(
-        stream(cfg.seed, "subscriptions"), pop, cat, sub_plan, ident, info
+        rng("subscriptions"), pop, cat, sub_plan, ident, info
     )
-    act = build_activity(stream(cfg.seed, "activity"), clock, pop, info, sub_info, ident.first_seen)
-    ga4 = build_ga4(stream(cfg.seed, "ga4"), clock, cat, ident, act, info)
-    kev, kmeta = build_klaviyo(stream(cfg.seed, "klaviyo"), clock, cat, ident, act, info, ga4)
+    act = build_activity(rng("activity"), clock, pop, info, sub_info, ident.first_seen)
+    ga4 = build_ga4(rng("ga4"), clock, cat, ident, act, info)
+    kev, kmeta = build_klaviyo(rng("klaviyo"), clock, cat, ident, act, info, ga4, brand)
     requesters, tickets, rq_truth = build_helpdesk(
-        stream(cfg.seed, "helpdesk"), clock, pop, ident, info, sub_info
+        rng("helpdesk"), clock, pop, ident, info, sub_info
     )
     unsub_person = np.full(pop.n, np.iinfo(np.int64).max)
     unsub_person[ident.kp_person[kmeta["unsub_flag"]]] = kmeta["unsub"][kmeta["unsub_flag"]]
@@ -228,6 +244,7 @@ def simulate(cfg: DemoConfig) -> dict:
         "kev": kev,
         "kmeta": kmeta,
         "truth": truth,
+        "person_base": shard.person_base,
     }
 
 
@@ -308,13 +325,14 @@ def cut(sim: dict, cfg: DemoConfig) -> DemoData:
     # ---- truth
     tr = sim["truth"]
     first_person = tr.groupby("person")["first"].min()
+    base = sim.get("person_base", 0) + 1  # truth person ids count from 1 across shards
     ids = tr[(tr["first"] >= lo) & (tr["first"] < hi)]
     ids = pd.DataFrame(
         {
             "source": ids["source"].to_numpy(),
             "identity_type": ids["identity_type"].to_numpy(),
             "source_id": ids["source_id"].to_numpy(),
-            "person_id": ids["person"].to_numpy(np.int64) + 1,
+            "person_id": ids["person"].to_numpy(np.int64) + base,
         }
     )
     ids = ids.sort_values(["source", "identity_type", "source_id"], kind="stable")
@@ -322,7 +340,7 @@ def cut(sim: dict, cfg: DemoConfig) -> DemoData:
     persona = np.asarray(PERSONAS, dtype=object)[sim["pop"].persona[fp.index.to_numpy()]]
     persons = pd.DataFrame(
         {
-            "person_id": fp.index.to_numpy(np.int64) + 1,
+            "person_id": fp.index.to_numpy(np.int64) + base,
             "persona": persona,
             "is_buyer": np.isin(persona, BUYER_PERSONAS),
         }
@@ -334,12 +352,36 @@ def cut(sim: dict, cfg: DemoConfig) -> DemoData:
     return DemoData(tables=out, truth=truth)
 
 
+def iter_demo(cfg: DemoConfig, cache_dir: Path | None = None) -> Iterator[DemoData]:
+    """The demo data set described by ``cfg``, one shard at a time (deterministic): only one
+    shard's simulation and rows are alive at once. With ``cache_dir`` each shard's simulation
+    is kept there and re-used (see ``cached_simulation``)."""
+    brand = None
+    for shard in cfg.shards():
+        if cache_dir is None:
+            sim = simulate(cfg, shard, brand)
+        else:
+            sim = cached_simulation(cfg, cache_dir, shard, brand)
+        brand = brand or brand_of(sim["kmeta"])
+        data = cut(sim, cfg)
+        del sim  # not held while the caller lands the shard
+        yield data
+
+
 def generate_demo(cfg: DemoConfig | None = None, cache_dir: Path | None = None) -> DemoData:
-    """Generate the demo data set described by ``cfg`` (deterministic). With ``cache_dir`` the
-    simulation is kept there and re-used (see ``cached_simulation``)."""
-    cfg = cfg or DemoConfig()
-    sim = simulate(cfg) if cache_dir is None else cached_simulation(cfg, cache_dir)
-    return cut(sim, cfg)
+    """Generate the demo data set described by ``cfg`` (deterministic), every shard of it
+    concatenated (memory follows the scale: ``iter_demo`` for one shard at a time)."""
+    parts = list(iter_demo(cfg or DemoConfig(), cache_dir))
+    if len(parts) == 1:
+        return parts[0]
+    return DemoData(
+        tables={n: _concat([p.tables[n] for p in parts]) for n in parts[0].tables},
+        truth={n: _concat([p.truth[n] for p in parts]) for n in parts[0].truth},
+    )
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    return pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
 
 
 @cache
@@ -351,15 +393,20 @@ def _code_version() -> str:
     return digest.hexdigest()[:16]
 
 
-def cached_simulation(cfg: DemoConfig, cache_dir: Path) -> dict:
-    """``simulate(cfg)``, kept on disk in ``cache_dir``: every next day of a demo cuts one more
-    day from the same simulation of (seed, scale, as_of), so it is loaded (about a tenth of the
-    time) instead of simulated again. One simulation is kept; a torn or unreadable file is
-    simulated again."""
+def cached_simulation(
+    cfg: DemoConfig, cache_dir: Path, shard: Shard | None = None, brand: dict | None = None
+) -> dict:
+    """``simulate(cfg, shard, brand)``, kept on disk in ``cache_dir``: every next day of a demo
+    cuts one more day from the same simulation of (seed, scale, chunk, as_of), so it is loaded
+    (about a tenth of the time) instead of simulated again. One demo's shards are kept (one
+    file each, ``shard`` defaults to the first); a torn or unreadable file is simulated again."""
+    shard = shard or cfg.shards()[0]
     key = hashlib.sha256(
-        repr((cfg.seed, float(cfg.scale), cfg.as_of.isoformat(), _code_version())).encode()
+        repr(
+            (cfg.seed, float(cfg.scale), float(cfg.chunk), cfg.as_of.isoformat(), _code_version())
+        ).encode()
     ).hexdigest()[:16]
-    path = cache_dir / f"simulation-{key}.pickle"
+    path = cache_dir / f"simulation-{key}-{shard.index}.pickle"
     try:
         with path.open("rb") as f:
             return pickle.load(f)  # our own file, under CDP_HOME
@@ -367,10 +414,11 @@ def cached_simulation(cfg: DemoConfig, cache_dir: Path) -> dict:
         pass
     except Exception:  # a torn write or an unpicklable leftover: simulate again
         path.unlink(missing_ok=True)
-    sim = simulate(cfg)
+    sim = simulate(cfg, shard, brand)
     cache_dir.mkdir(parents=True, exist_ok=True)
     for old in cache_dir.glob("simulation-*.pickle"):
-        old.unlink(missing_ok=True)
+        if not old.name.startswith(f"simulation-{key}-"):  # another demo's
+            old.unlink(missing_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     with tmp.open("wb") as f:
         pickle.dump(sim, f, protocol=pickle.HIGHEST_PROTOCOL)
@@ -378,4 +426,4 @@ def cached_simulation(cfg: DemoConfig, cache_dir: Path) -> dict:
     return sim
 
 
-__all__ = ["generate_demo", "cached_simulation", "simulate", "cut", "DAY"]
+__all__ = ["generate_demo", "iter_demo", "cached_simulation", "simulate", "cut", "DAY"]

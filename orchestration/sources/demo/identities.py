@@ -20,7 +20,7 @@ from .config import (
     seasonal_days,
     web_seconds_of_day,
 )
-from .ids import sequential_ids, ulids
+from .ids import sequential_ids, shard_base, ulids
 from .names import JUNK_EMAIL, JUNK_PHONES
 from .people import Population
 
@@ -135,7 +135,7 @@ def build_identities(
     sc_created = np.concatenate(
         [first_seen[m_person], g_time - rng.integers(5, 120, len(g_person))]
     )
-    sc_id = sequential_ids(sc_created, 6_012_345_000_000, rng, max_gap=9000)
+    sc_id = sequential_ids(sc_created, shard_base(6_012_345_000_000, pop.shard), rng, max_gap=9000)
     k = len(sc_person)
     style = np.where(
         sc_guest,

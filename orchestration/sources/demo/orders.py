@@ -10,8 +10,11 @@ from .catalog import Catalog
 from .commerce import K_ADDON, K_SUB, K_SUB_FIRST, K_WEB, OrderPlan, discount_pct
 from .config import DAY, LTV_BANDS, PERSONAS, Clock
 from .identities import Identities
+from .ids import shard_base
 from .names import CITIES, JUNK_EMAIL
 from .people import Population
+
+ORDER_NAME_STRIDE = 1_000_000  # order names of shard k start at #k001001
 
 REFUND_NOTES = (
     "Damaged in transit",
@@ -116,10 +119,13 @@ def build_orders(
     taxv = np.round((subtotal - disc) * taxr, 2)
     total = np.round(subtotal - disc + ship + taxv, 2)
     # ---- ids and customer
-    oid = _seq(t, 5_101_234_000_000, rng, 40_000)
+    oid = _seq(t, shard_base(5_101_234_000_000, pop.shard), rng, 40_000)
     rank = np.empty(m, dtype=np.int64)
     rank[np.lexsort((oid, t))] = np.arange(m)
-    name = np.array([f"#{1001 + r}" for r in rank.tolist()], dtype=object)
+    first = 1001 + pop.shard * ORDER_NAME_STRIDE  # shard k: #k001001, #k001002, ...
+    if m > ORDER_NAME_STRIDE:
+        raise ValueError(f"{m} orders in one demo shard: past ORDER_NAME_STRIDE")
+    name = np.array([f"#{first + r}" for r in rank.tolist()], dtype=object)
     main = ident.main_of[np.maximum(person, 0)]
     sc_of_guest = {
         int(p): i for i, (p, g) in enumerate(zip(ident.sc_person, ident.sc_guest, strict=True)) if g
@@ -142,7 +148,7 @@ def build_orders(
     keep = _ltv_ok_refunds(person, total, counted, t, cand, ref_amt, ref_t, pop, clock.t0 + DAY)
     keep &= ref_t < clock.horizon
     cand, full, ref_amt, ref_t = cand[keep], full[keep], ref_amt[keep], ref_t[keep]
-    ref_id = _seq(ref_t, 912_345_000_000, rng, 5000)
+    ref_id = _seq(ref_t, shard_base(912_345_000_000, pop.shard), rng, 5000)
     note = np.asarray(REFUND_NOTES, dtype=object)[rng.integers(0, len(REFUND_NOTES), len(cand))]
     refunds = pd.DataFrame(
         {
@@ -227,7 +233,8 @@ def build_orders(
     orders = pd.concat([base, v_fulfil, v_cancel, v_ref], ignore_index=True)
     # ---- lines (updated_at filled from the selected order version at cut time)
     oi, slot = np.nonzero(valid)
-    line_id = _seq(t[oi] * 4 + slot, 13_901_234_000_000, rng, 7, already_sorted_key=True)
+    line_base = shard_base(13_901_234_000_000, pop.shard)
+    line_id = _seq(t[oi] * 4 + slot, line_base, rng, 7, already_sorted_key=True)
     lines = pd.DataFrame(
         {
             "id": line_id,

@@ -28,6 +28,7 @@ class Population:
     city: np.ndarray  # int index into CITIES
     address1: np.ndarray
     zip: np.ndarray
+    shard: int = 0  # see config.Shard: which id ranges this population's records use
 
     @property
     def n(self) -> int:
@@ -40,7 +41,19 @@ class Population:
         return np.flatnonzero(m)
 
 
-def _unique_emails(rng: np.random.Generator, first: np.ndarray, last: np.ndarray) -> np.ndarray:
+# phones of shards after the first: a block of local numbers of their own under area codes no
+# city uses, so no two persons of different shards share a number (shard 0 draws its numbers
+# from every city's whole range, as the unsharded generator does)
+SHARD_AREA_CODES = ("332", "347", "424", "628", "646", "737", "786", "872", "917", "929")
+SHARD_PHONE_BLOCK = 30_000  # > persons of a shard of MAX_CHUNK_SCALE (~25,900)
+_BLOCKS_PER_AREA = 7_900_000 // SHARD_PHONE_BLOCK
+
+
+def _unique_emails(
+    rng: np.random.Generator, first: np.ndarray, last: np.ndarray, shard: int = 0
+) -> np.ndarray:
+    """Unique within the population; a shard after the first marks every local part with
+    ``_<shard>`` (no pattern of shard 0 has an underscore before digits), so across shards too."""
     n = len(first)
     pattern = rng.choice(5, size=n, p=[0.4, 0.2, 0.15, 0.15, 0.1])
     num = rng.integers(1, 99, size=n)
@@ -60,6 +73,8 @@ def _unique_emails(rng: np.random.Generator, first: np.ndarray, last: np.ndarray
             locals_.append(f"{f[0]}{la}{k}")
         else:
             locals_.append(f"{f}.{la}{1960 + k % 45}")
+    if shard:
+        locals_ = [f"{a}_{shard}" for a in locals_]
     emails = np.array(
         [f"{a}@{d}" for a, d in zip(locals_, dom.tolist(), strict=True)], dtype=object
     )
@@ -75,8 +90,9 @@ def _unique_emails(rng: np.random.Generator, first: np.ndarray, last: np.ndarray
     return emails
 
 
-def build_population(cfg: DemoConfig, clock: Clock) -> Population:
-    rng = stream(cfg.seed, "people")
+def build_population(cfg: DemoConfig, clock: Clock, shard: int = 0) -> Population:
+    """``cfg.scale`` persons of shard ``shard`` (0: the unsharded population)."""
+    rng = stream(cfg.seed, "people", shard)
     codes = [np.full(cfg.count(p), i, dtype=np.int8) for i, p in enumerate(PERSONAS)]
     future = [np.zeros(len(c), dtype=bool) for c in codes]
     for p, per_day in FUTURE_ARRIVALS_PER_DAY.items():
@@ -89,11 +105,18 @@ def build_population(cfg: DemoConfig, clock: Clock) -> Population:
 
     first = np.asarray(FIRST_NAMES, dtype=object)[rng.integers(0, len(FIRST_NAMES), size=n)]
     last = np.asarray(LAST_NAMES, dtype=object)[rng.integers(0, len(LAST_NAMES), size=n)]
-    email = _unique_emails(rng, first, last)
+    email = _unique_emails(rng, first, last, shard)
 
     city = rng.integers(0, len(CITIES), size=n)
-    area = np.array([int(c[3]) for c in CITIES])[city]
-    local = 2_000_000 + rng.choice(7_900_000, size=n, replace=False)
+    if shard == 0:
+        area = np.array([int(c[3]) for c in CITIES])[city]
+        local = 2_000_000 + rng.choice(7_900_000, size=n, replace=False)
+    else:
+        if n > SHARD_PHONE_BLOCK or shard > len(SHARD_AREA_CODES) * _BLOCKS_PER_AREA:
+            raise ValueError(f"demo shard {shard} of {n} persons is past the phone ranges")
+        area_i, block = divmod(shard - 1, _BLOCKS_PER_AREA)
+        area = np.full(n, int(SHARD_AREA_CODES[area_i]))
+        local = 2_000_000 + block * SHARD_PHONE_BLOCK + rng.choice(SHARD_PHONE_BLOCK, n, False)
     digits = (area * 10_000_000 + local).astype(np.int64).astype(str).astype(object)
     has_phone = rng.random(n) < 0.72
     phone = np.where(has_phone, digits, "").astype(object)
@@ -113,7 +136,7 @@ def build_population(cfg: DemoConfig, clock: Clock) -> Population:
     anon = persona == PERSONAS.index("anonymous_visitor")
     email[anon] = ""
     phone[anon] = ""
-    return Population(persona, fut, first, last, email, phone, city, address, zips)
+    return Population(persona, fut, first, last, email, phone, city, address, zips, shard)
 
 
 def tax_rate(pop: Population) -> np.ndarray:

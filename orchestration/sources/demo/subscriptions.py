@@ -10,7 +10,7 @@ from .catalog import Catalog
 from .commerce import CANCEL_COMMENTS, SubPlan
 from .config import DAY, NAT, P_REG, P_VIP
 from .identities import Identities, email_variant
-from .ids import sequential_ids
+from .ids import sequential_ids, shard_base
 from .people import Population
 
 _STATUS = {
@@ -52,7 +52,7 @@ def build_subscriptions(
     created = np.full(n, np.iinfo(np.int64).max)
     np.minimum.at(created, ev_sub, ev_t)
     # ---- app customers
-    cust_id = sequential_ids(created, 81_234_000, rng, 40)
+    cust_id = sequential_ids(created, shard_base(81_234_000, pop.shard), rng, 40)
     main = ident.main_of[sp.person]
     ext = ident.sc_id[main]
     cust_email = email_variant(pop.email[sp.person], np.where(rng.random(n) < 0.15, 1, 0))
@@ -77,7 +77,7 @@ def build_subscriptions(
     inactive["updated_at"] = inactive["_t"] = cancel_t[cancel_t != NAT] + 5
     customers = pd.concat([cust, inactive], ignore_index=True)
     # ---- subscription versions, one per event
-    sub_id = sequential_ids(created, 312_345_000, rng, 25)
+    sub_id = sequential_ids(created, shard_base(312_345_000, pop.shard), rng, 25)
     unit, freq = _interval(sp.cadence, pop.persona[sp.person])
     status = np.array([_STATUS[v] for v in ev_verb.tolist()], dtype=object)
     cad_s = sp.cadence[ev_sub] * DAY
@@ -118,7 +118,7 @@ def build_subscriptions(
     )
     subs["_t"] = ev_t
     # ---- events
-    eid = sequential_ids(ev_t, 1_402_345_000, rng, 30)
+    eid = sequential_ids(ev_t, shard_base(1_402_345_000, pop.shard), rng, 30)
     events = pd.DataFrame(
         {
             "id": eid,

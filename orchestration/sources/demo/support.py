@@ -7,7 +7,7 @@ import pandas as pd
 
 from .config import DAY, NAT, P_CHURN, P_ONE, P_PROSPECT, P_REG, P_RISK, P_VIP, Clock
 from .identities import Identities, email_variant, fmt_phone
-from .ids import sequential_ids
+from .ids import sequential_ids, shard_base
 from .names import JUNK_EMAIL, JUNK_PHONES
 from .people import Population
 
@@ -142,7 +142,7 @@ def build_helpdesk(
     rq_person = np.flatnonzero(first_t < np.iinfo(np.int64).max)
     r = len(rq_person)
     rq_created = first_t[rq_person]
-    rq_id = sequential_ids(rq_created, 402_345_000, rng, 60)
+    rq_id = sequential_ids(rq_created, shard_base(402_345_000, pop.shard), rng, 60)
     main = ident.main_of[rq_person]
     has_ext = (main >= 0) & (rng.random(r) < 0.6)
     ext = np.where(has_ext, ident.sc_id[np.maximum(main, 0)].astype(str), None).astype(object)
@@ -170,7 +170,7 @@ def build_helpdesk(
     rq_of = np.full(n, -1)
     rq_of[rq_person] = np.arange(r)
     # ---- ticket versions
-    tid = sequential_ids(t, 31_234_000, rng, 3)
+    tid = sequential_ids(t, shard_base(31_234_000, pop.shard), rng, 3)
     solve = t + rng.integers(3 * 3600, np.where(trouble, 9 * DAY, 4 * DAY))
     base = pd.DataFrame(
         {
