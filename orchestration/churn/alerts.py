@@ -164,3 +164,31 @@ def _resend_failed(conn: psycopg.Connection, url: str, log, client, policy: Retr
     if alerts:
         log(f"churn alerts: re-sent {delivered} of {len(alerts)} earlier failed alert(s)")
     return delivered
+
+
+def alert_model_quality(
+    *,
+    run_id: str,
+    model_version: str,
+    champion: str,
+    metrics: dict[str, dict],
+    warnings: list[str],
+    webhook_url: str | None,
+    log: Callable[[str], None] = lambda m: None,
+    client: httpx.Client | None = None,
+    policy: RetryPolicy = ALERT_POLICY,
+) -> str:
+    """Tell the operator that a training run's model lost to a baseline or that the champion is
+    below the ROC-AUC floor (scores were produced with the champion anyway). One alert per
+    training run: its id, and so the webhook's ``Idempotency-Key``, is derived from the run."""
+    payload = {
+        "type": "churn.model_quality",
+        "alert_id": f"churn-model-{run_id}",
+        "raised_at": datetime.now(UTC).isoformat(),
+        "model_version": model_version,
+        "champion": champion,
+        "holdout_roc_auc": {name: m["roc_auc"] for name, m in metrics.items()},
+        "warnings": warnings,
+    }
+    log(f"churn model {model_version}: " + "; ".join(warnings))
+    return _deliver(payload, webhook_url, log, client, policy)

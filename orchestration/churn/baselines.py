@@ -1,56 +1,62 @@
-"""The baselines the model must beat, fitted on the same training snapshots.
+"""The candidates the model competes with, fitted on the same training snapshots. Each one turns
+a model frame (``model.model_frame``) into P(no purchase in the horizon), the same meaning as the
+model's probability, through ``predict_proba`` like a scikit-learn classifier (so scoring and
+the driver explanations take any of them):
 
-- Recency rule: days since the last order over the customer's usual interval (subscription
-  cadence, else their mean gap between orders, else the population's median gap). The rule ranks;
-  an isotonic map fitted on the training rows turns its ratio into a probability (for Brier).
-- RFM logistic regression: log recency, log frequency, log monetary value, standardized.
+- ``recency_baseline``: plain days since the last order, mapped to a probability by a logistic
+  regression on log days fitted on the training rows (monotone: it ranks exactly as recency).
+- ``rfm_baseline``: logistic regression on log recency, log frequency, log monetary value.
+- ``bgnbd_baseline``: BG/NBD's probability of no purchase in the horizon (``bgnbd``), fitted on
+  the training rows' purchase histories (it needs no labels).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from orchestration.churn import bgnbd
 
-def _usual_interval(frame: pd.DataFrame, default: float) -> np.ndarray:
-    sub = frame["subscription_interval_days"].to_numpy(float)
-    gap = frame["avg_days_between_orders"].to_numpy(float)
-    interval = np.where(sub > 0, sub, np.where(gap > 0, gap, default))
-    return np.where(np.isfinite(interval) & (interval > 0), interval, default)
+NEVER_ORDERED_DAYS = 10_000.0  # a subscriber who never ordered: as if their last order was long ago
 
 
-class RecencyRule:
+def _recency(x: pd.DataFrame) -> np.ndarray:
+    days = x["days_since_last_order"].to_numpy(float)
+    return np.clip(np.where(np.isfinite(days), days, NEVER_ORDERED_DAYS), 0, None)
+
+
+def _two_columns(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, float), 0.0, 1.0)
+    return np.column_stack([1.0 - p, p])
+
+
+class RecencyBaseline:
     name = "recency_baseline"
 
-    def fit(self, frame: pd.DataFrame, y: np.ndarray) -> RecencyRule:
-        gaps = frame["avg_days_between_orders"].to_numpy(float)
-        gaps = gaps[np.isfinite(gaps) & (gaps > 0)]
-        self.default_interval_ = float(np.median(gaps)) if len(gaps) else 90.0
-        self.iso_ = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
-        self.iso_.fit(self.ratio(frame), y)
+    def fit(self, x: pd.DataFrame, y: np.ndarray) -> RecencyBaseline:
+        self.model_ = LogisticRegression(max_iter=1000).fit(self._matrix(x), y)
         return self
 
-    def ratio(self, frame: pd.DataFrame) -> np.ndarray:
-        days = frame["days_since_last_order"].to_numpy(float)
-        days = np.where(np.isfinite(days), days, 10_000.0)  # subscribed, never ordered: long ago
-        return days / _usual_interval(frame, getattr(self, "default_interval_", 90.0))
+    @staticmethod
+    def _matrix(x: pd.DataFrame) -> np.ndarray:
+        return np.log1p(_recency(x))[:, None]
 
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.iso_.predict(self.ratio(frame))
+    def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
+        return self.model_.predict_proba(self._matrix(x))
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {"score": "log1p(days_since_last_order)", "calibration": "logistic"}
 
 
-def rfm_matrix(frame: pd.DataFrame) -> np.ndarray:
-    recency = frame["days_since_last_order"].to_numpy(float)
-    recency = np.where(np.isfinite(recency), recency, 10_000.0)
+def rfm_matrix(x: pd.DataFrame) -> np.ndarray:
     return np.column_stack(
         [
-            np.log1p(np.clip(recency, 0, None)),
-            np.log1p(frame["orders_count"].to_numpy(float)),
-            np.log1p(np.clip(np.nan_to_num(frame["monetary_value"].to_numpy(float)), 0, None)),
+            np.log1p(_recency(x)),
+            np.log1p(np.nan_to_num(x["orders_count"].to_numpy(float))),
+            np.log1p(np.clip(np.nan_to_num(x["monetary_value"].to_numpy(float)), 0, None)),
         ]
     )
 
@@ -58,14 +64,53 @@ def rfm_matrix(frame: pd.DataFrame) -> np.ndarray:
 class RfmLogistic:
     name = "rfm_baseline"
 
-    def fit(self, frame: pd.DataFrame, y: np.ndarray) -> RfmLogistic:
+    def fit(self, x: pd.DataFrame, y: np.ndarray) -> RfmLogistic:
         self.model_ = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
-        self.model_.fit(rfm_matrix(frame), y)
+        self.model_.fit(rfm_matrix(x), y)
         return self
 
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.model_.predict_proba(rfm_matrix(frame))[:, 1]
+    def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
+        return self.model_.predict_proba(rfm_matrix(x))
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {"features": ["log recency", "log frequency", "log monetary"]}
 
 
-def fit_baselines(frame: pd.DataFrame, y: np.ndarray) -> dict[str, object]:
-    return {b.name: b.fit(frame, y) for b in (RecencyRule(), RfmLogistic())}
+def purchase_history(x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """BG/NBD's (x, t_x, T) in days from a model frame: repeat purchase occasions (purchase days
+    when the frame has them, else orders), first-to-last purchase, first purchase to cutoff."""
+    occasions = x["purchase_days_count"] if "purchase_days_count" in x else x["orders_count"]
+    first = x["days_since_first_order"].to_numpy(float)
+    last = x["days_since_last_order"].to_numpy(float)
+    repeat = np.clip(np.nan_to_num(occasions.to_numpy(float)) - 1, 0, None)
+    return repeat, np.clip(first - last, 0, None), first
+
+
+class BgNbdBaseline:
+    name = "bgnbd_baseline"
+
+    def __init__(self, horizon_days: int = 90):
+        self.horizon_days = horizon_days
+
+    def fit(self, x: pd.DataFrame, y: np.ndarray) -> BgNbdBaseline:
+        self.model_ = bgnbd.fit(*purchase_history(x))
+        # customers without a purchase history (subscribers who never ordered) get the
+        # training churn rate
+        self.default_ = float(np.mean(y))
+        return self
+
+    def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
+        repeat, t_x, T = purchase_history(x)
+        known = np.isfinite(T) & np.isfinite(t_x) & (T > 0)
+        p = np.full(len(x), self.default_)
+        p[known] = self.model_.p_no_purchase(repeat[known], t_x[known], T[known], self.horizon_days)
+        return _two_columns(p)
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {"horizon_days": self.horizon_days}
+
+
+def fit_baselines(x: pd.DataFrame, y: np.ndarray, horizon_days: int) -> dict[str, object]:
+    """Every baseline fitted on a model frame ``x`` and its labels."""
+    baselines = (RecencyBaseline(), RfmLogistic(), BgNbdBaseline(horizon_days))
+    return {b.name: b.fit(x, y) for b in baselines}

@@ -62,9 +62,28 @@ def evaluate_all(y: np.ndarray, scores: dict[str, np.ndarray]) -> tuple[dict, di
     )
 
 
+def _rank(m: dict) -> tuple[float, float]:
+    """Higher is better: holdout ROC-AUC, then the lower Brier score (NaN ranks last)."""
+    auc, brier = m["roc_auc"], m["brier"]
+    return (auc if auc == auc else -1.0, -brier if brier == brier else -2.0)
+
+
 def best_baseline(all_metrics: dict[str, dict]) -> tuple[str, float]:
-    name = max((n for n in all_metrics if n != "model"), key=lambda n: all_metrics[n]["roc_auc"])
+    name = max((n for n in all_metrics if n != "model"), key=lambda n: _rank(all_metrics[n]))
     return name, all_metrics[name]["roc_auc"]
+
+
+def choose_champion(all_metrics: dict[str, dict], model_margin: float = 0.0) -> str:
+    """The scorer with the best holdout ROC-AUC (then Brier); on a full tie the earliest listed
+    (the model first). The model competes with its ROC-AUC minus ``model_margin``
+    (CDP_CHURN_MIN_AUC_GAIN): it must beat the simple baselines by that much to score."""
+    names = list(all_metrics)
+
+    def key(n: str):
+        auc, brier = _rank(all_metrics[n])
+        return (auc - model_margin if n == "model" else auc, brier, -names.index(n))
+
+    return max(names, key=key)
 
 
 def metrics_markdown(all_metrics: dict[str, dict], base_rate: float | None = None) -> str:

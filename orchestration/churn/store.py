@@ -33,7 +33,9 @@ create table if not exists ml.model_runs (
     features        jsonb not null,
     rows            jsonb not null,
     artifact_path   text not null,
-    gate_passed     boolean not null
+    gate_passed     boolean not null,
+    champion        text,
+    warnings        jsonb
 );
 create table if not exists ml.churn_scores (
     customer_id         text primary key,
@@ -74,11 +76,24 @@ create table if not exists ml.churn_alert_state (
     alerted         boolean not null
 );
 """
+# ml.model_runs of warehouses from before champions: the candidate that scores and what was
+# reported about the run; gate_passed now means "the model itself won and met
+# CDP_CHURN_MIN_ROC_AUC" (it no longer blocks anything)
+MIGRATE = """
+alter table ml.model_runs add column if not exists champion text;
+alter table ml.model_runs add column if not exists warnings jsonb;
+"""
 HIST_BINS = np.linspace(0.0, 1.0, 11)
 
 
 def ensure_tables(conn: psycopg.Connection) -> None:
     conn.execute(DDL)
+    old = conn.execute(
+        "select not exists (select 1 from information_schema.columns where table_schema = 'ml' "
+        "and table_name = 'model_runs' and column_name = 'warnings')"
+    ).fetchone()[0]
+    if old:
+        conn.execute(MIGRATE)
 
 
 # ---- artifact ---------------------------------------------------------------------------------
@@ -86,11 +101,15 @@ def ensure_tables(conn: psycopg.Connection) -> None:
 
 def model_version(trained: TrainedChurnModel, seed: int) -> str:
     """Same data, same recipe, same seed => same version (content addressed)."""
+    params = {
+        name: getattr(c, "estimator", c).get_params(deep=True)
+        for name, c in trained.candidates.items()
+    }
+    folds = len(getattr(trained.candidates["model"], "calibrated_classifiers_", ()))
     recipe = json.dumps(
         {"data": trained.data_hash, "features": trained.features, "seed": seed,
          "sklearn": sklearn.__version__, "cutoffs": trained.cutoffs.as_dict(),
-         "params": trained.model.estimator.get_params(deep=True),
-         "calibration_folds": len(trained.model.calibrated_classifiers_)},
+         "params": params, "calibration_folds": folds, "champion": trained.champion},
         sort_keys=True,
         default=str,
     )  # fmt: skip
@@ -107,9 +126,14 @@ def save_artifact(home: Path, version: str, trained: TrainedChurnModel, extra: d
     target = models_dir(home) / version
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=target.parent))
-    joblib.dump({"model": trained.model, "reference": trained.reference}, tmp / "model.joblib")
+    joblib.dump(
+        {"model": trained.model, "champion": trained.champion,
+         "candidates": trained.candidates, "reference": trained.reference},
+        tmp / "model.joblib",
+    )  # fmt: skip
     metadata = {
         "model_version": version,
+        "champion": trained.champion,
         "features": list(trained.features),
         "cutoffs": trained.cutoffs.as_dict(),
         "data_hash": trained.data_hash,
@@ -135,7 +159,7 @@ def save_artifact(home: Path, version: str, trained: TrainedChurnModel, extra: d
 
 
 def load_artifact(path: Path) -> tuple[object, dict, dict]:
-    """(model, reference values, metadata) of a saved version."""
+    """(champion scorer, reference values, metadata) of a saved version."""
     if not (path / "model.joblib").exists():
         raise CdpError(f"no churn model at {path}: materialize the churn_model asset first")
     bundle = joblib.load(path / "model.joblib")
@@ -148,35 +172,64 @@ def load_artifact(path: Path) -> tuple[object, dict, dict]:
 
 def record_model_run(
     conn, *, run_id: str, version: str, trained: TrainedChurnModel, horizon_days: int,
-    artifact: Path, gate_passed: bool,
+    artifact: Path, model_ok: bool, warnings: list[str],
 ) -> None:  # fmt: skip
+    """One row per training run: every candidate's holdout metrics, the champion, and the
+    warnings (the model lost, the champion is below the floor); ``gate_passed`` = ``model_ok``."""
     ensure_tables(conn)
     conn.execute(
         """
         insert into ml.model_runs (run_id, trained_at, model_version, cutoffs, metrics,
-            horizon_days, data_hash, features, rows, artifact_path, gate_passed)
-        values (%s, now(), %s, %s, %s, %s, %s, %s, %s, %s, %s)
+            horizon_days, data_hash, features, rows, artifact_path, gate_passed, champion,
+            warnings)
+        values (%s, now(), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
         on conflict (run_id) do update set trained_at = excluded.trained_at,
             model_version = excluded.model_version, metrics = excluded.metrics,
-            artifact_path = excluded.artifact_path, gate_passed = excluded.gate_passed
+            artifact_path = excluded.artifact_path, gate_passed = excluded.gate_passed,
+            champion = excluded.champion, warnings = excluded.warnings
         """,
         (
             run_id, version, json.dumps(trained.cutoffs.as_dict()), json.dumps(trained.metrics),
             horizon_days, trained.data_hash, json.dumps(list(trained.features)),
-            json.dumps(trained.rows), str(artifact), gate_passed,
+            json.dumps(trained.rows), str(artifact), model_ok, trained.champion,
+            json.dumps(warnings),
         ),
     )  # fmt: skip
 
 
-def latest_model_run(conn, *, passed_only: bool = True) -> dict | None:
-    ensure_tables(conn)
-    cur = conn.execute(
-        "select run_id, model_version, artifact_path, metrics, gate_passed from ml.model_runs "
-        + ("where gate_passed " if passed_only else "")
-        + "order by trained_at desc limit 1"
-    )
+_RUN_COLUMNS = (
+    "run_id, model_version, artifact_path, metrics, gate_passed, "
+    "coalesce(champion, 'model') as champion, coalesce(warnings, '[]'::jsonb) as warnings, "
+    "(cutoffs ->> 'scoring')::date as scoring_cutoff, horizon_days, features"
+)
+
+
+def _run(cur) -> dict | None:
     row = cur.fetchone()
     return None if row is None else dict(zip([d.name for d in cur.description], row, strict=True))
+
+
+def latest_model_run(conn) -> dict | None:
+    """The newest training run, whatever its cutoff (what the quality check reports on)."""
+    ensure_tables(conn)
+    return _run(
+        conn.execute(f"select {_RUN_COLUMNS} from ml.model_runs order by trained_at desc limit 1")
+    )
+
+
+def model_run_for(conn, cutoff) -> dict | None:
+    """The run to score at ``cutoff`` with: the newest one trained on data before it (its own
+    scoring cutoff on or before ``cutoff``: its features and labels end there), so a backtest
+    at an older cutoff never uses a model that saw that cutoff's future."""
+    ensure_tables(conn)
+    return _run(
+        conn.execute(
+            f"""select {_RUN_COLUMNS} from ml.model_runs
+                where (cutoffs ->> 'scoring')::date <= %s
+                order by (cutoffs ->> 'scoring')::date desc, trained_at desc limit 1""",
+            (cutoff,),
+        )
+    )
 
 
 # ---- ml.churn_scores and the score distribution ------------------------------------------------

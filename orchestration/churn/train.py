@@ -1,10 +1,12 @@
 """Train, evaluate and score: the churn workflow in plain functions.
 
-``train_and_evaluate`` fits the model and both baselines on the training cutoffs and measures all
-three on the held-out cutoff. The model that scores is the same recipe (features, parameters,
-seed) refitted on every labelled cutoff, training + holdout: the metrics measure the recipe on
-data it never saw; the refit adds the most recent complete label window, which matters when
-behaviour shifts. ``score_customers`` turns a scoring snapshot into ``ml.churn_scores`` rows."""
+``train_and_evaluate`` fits the candidates — the model and the baselines (recency, RFM logistic,
+BG/NBD) — on the training cutoffs, measures them all on the held-out cutoff and names the best by
+holdout ROC-AUC the *champion*: that is what scores, whichever it is. Each candidate is then
+refitted with the same recipe on every labelled cutoff, training + holdout: the metrics measure
+the recipe on data it never saw; the refit adds the most recent complete label window, which
+matters when behaviour shifts. ``score_customers`` turns a scoring snapshot into
+``ml.churn_scores`` rows with the champion."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from threadpoolctl import threadpool_limits
 from orchestration.churn import actions, explain
 from orchestration.churn.baselines import fit_baselines
 from orchestration.churn.config import ChurnConfig
-from orchestration.churn.evaluate import evaluate_all
+from orchestration.churn.evaluate import choose_champion, evaluate_all
 from orchestration.churn.model import (
     FEATURES,
     INPUT_COLUMNS,
@@ -46,29 +48,46 @@ SCORE_COLUMNS = (
 )
 
 
+MODEL = "model"
+
+
 @dataclass
 class TrainedChurnModel:
-    model: object  # fitted CalibratedClassifierCV, refitted on training + holdout cutoffs
+    model: object  # the champion, refitted on training + holdout cutoffs: what scores
+    champion: str  # its name: "model" or a baseline's
+    candidates: dict[str, object]  # every candidate refitted, champion included
     reference: dict[str, float]
     features: tuple[str, ...]
     cutoffs: Cutoffs
     data_hash: str
-    metrics: dict[str, dict]  # {"model": {...}, "recency_baseline": {...}, "rfm_baseline": {...}}
+    metrics: dict[str, dict]  # {"model": {...}, "recency_baseline": {...}, ...} on the holdout
     calibration: dict[str, pd.DataFrame]
     holdout_base_rate: float
     rows: dict[str, int]
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def _fit(frame: pd.DataFrame, cfg: ChurnConfig):
+def _fit(frame: pd.DataFrame, cfg: ChurnConfig, builder=build_model) -> dict[str, object]:
+    """Every candidate fitted on ``frame``: {name: fitted scorer}, the model first."""
     x = model_frame(frame)
     y = frame["churned"].to_numpy(bool)
     folds = cutoff_folds(frame["cutoff_date"].reset_index(drop=True))
     with threadpool_limits(limits=cfg.threads):
-        return build_model(cfg.seed, folds).fit(x, y), x, y
+        fitted = {MODEL: builder(cfg.seed, folds).fit(x, y)}
+    fitted.update(fit_baselines(x, y, cfg.horizon_days))
+    return fitted
 
 
-def train_and_evaluate(snapshots: pd.DataFrame, cutoffs: Cutoffs, cfg: ChurnConfig):
+def predict(scorer, x: pd.DataFrame, threads: int = 1) -> np.ndarray:
+    with threadpool_limits(limits=threads):
+        return np.asarray(scorer.predict_proba(x))[:, 1]
+
+
+def train_and_evaluate(
+    snapshots: pd.DataFrame, cutoffs: Cutoffs, cfg: ChurnConfig, *, builder=build_model
+) -> TrainedChurnModel:
+    """``builder(seed, calibration_folds)`` makes the model candidate (default: the gradient
+    boosting of ``model.build_model``)."""
     train = snapshots[snapshots["cutoff_date"].isin(cutoffs.train)].reset_index(drop=True)
     holdout = snapshots[snapshots["cutoff_date"] == cutoffs.holdout].reset_index(drop=True)
     for name, part in (("training", train), ("holdout", holdout)):
@@ -80,22 +99,24 @@ def train_and_evaluate(snapshots: pd.DataFrame, cutoffs: Cutoffs, cfg: ChurnConf
             )
     seconds = {}
     t = time.perf_counter()
-    model, _, _ = _fit(train, cfg)
+    fitted = _fit(train, cfg, builder)
     seconds["fit"] = time.perf_counter() - t
-    baselines = fit_baselines(train, train["churned"].to_numpy(bool))
     y_hold = holdout["churned"].to_numpy(bool)
-    with threadpool_limits(limits=cfg.threads):
-        scores = {"model": model.predict_proba(model_frame(holdout))[:, 1]}
-    scores.update({name: b.predict_proba(holdout) for name, b in baselines.items()})
+    x_hold = model_frame(holdout)
+    scores = {name: predict(scorer, x_hold, cfg.threads) for name, scorer in fitted.items()}
     all_metrics, calibration = evaluate_all(y_hold, scores)
-    # the scoring model: the same recipe refitted on every labelled cutoff (training + holdout),
-    # so it has also learnt from the most recent complete label window
+    champion = choose_champion(all_metrics, cfg.min_auc_gain)
+    # the scorers: the same recipes refitted on every labelled cutoff (training + holdout), so
+    # they have also learnt from the most recent complete label window
     t = time.perf_counter()
     labelled = pd.concat([train, holdout], ignore_index=True)
-    final, x_all, y_all = _fit(labelled, cfg)
+    final = _fit(labelled, cfg, builder)
     seconds["refit"] = time.perf_counter() - t
+    x_all, y_all = model_frame(labelled), labelled["churned"].to_numpy(bool)
     return TrainedChurnModel(
-        model=final,
+        model=final[champion],
+        champion=champion,
+        candidates=final,
         reference=explain.reference_values(x_all, y_all),
         features=FEATURES,
         cutoffs=cutoffs,
@@ -121,8 +142,8 @@ def score_customers(
     """``ml.churn_scores`` rows for the eligible customers of a scoring snapshot."""
     f = snapshot.reset_index(drop=True)
     x = model_frame(f)
+    p = predict(trained_model, x, threads)
     with threadpool_limits(limits=threads):
-        p = trained_model.predict_proba(x)[:, 1]
         contrib = explain.contributions(trained_model, x, reference)
     texts, _ = explain.top_drivers(contrib, explain.driver_texts(f))
     score = actions.risk_score(p)

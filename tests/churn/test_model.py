@@ -10,8 +10,13 @@ import pytest
 
 from orchestration.churn import actions, explain
 from orchestration.churn.config import ChurnConfig, load_config
-from orchestration.churn.evaluate import calibration_table, metrics, top_decile_lift
-from orchestration.churn.run import quality_gate
+from orchestration.churn.evaluate import (
+    calibration_table,
+    choose_champion,
+    metrics,
+    top_decile_lift,
+)
+from orchestration.churn.run import verdict
 from orchestration.churn.snapshots import plan_cutoffs
 from orchestration.churn.train import score_customers, train_and_evaluate
 from orchestration.errors import CdpError
@@ -30,16 +35,19 @@ def trained():
     return snaps, plan, train_and_evaluate(snaps, plan, CFG)
 
 
-def test_model_learns_and_beats_both_baselines(trained):
+BASELINES = ("recency_baseline", "rfm_baseline", "bgnbd_baseline")
+
+
+def test_model_learns_beats_every_baseline_and_is_the_champion(trained):
     _, _, t = trained
     m = t.metrics
-    assert set(m) == {"model", "recency_baseline", "rfm_baseline"}
+    assert set(m) == {"model", *BASELINES}
     assert set(m["model"]) == {"roc_auc", "pr_auc", "brier", "top_decile_lift"}
     assert m["model"]["roc_auc"] > 0.75
-    assert m["model"]["roc_auc"] > max(
-        m["recency_baseline"]["roc_auc"], m["rfm_baseline"]["roc_auc"]
-    )
-    assert m["model"]["brier"] < min(m["recency_baseline"]["brier"], m["rfm_baseline"]["brier"])
+    assert m["model"]["roc_auc"] > max(m[b]["roc_auc"] for b in BASELINES)
+    assert m["model"]["brier"] < min(m[b]["brier"] for b in BASELINES)
+    assert t.champion == "model" and t.model is t.candidates["model"]
+    assert set(t.candidates) == set(m)
 
 
 def test_same_seed_same_metrics(trained):
@@ -49,18 +57,85 @@ def test_same_seed_same_metrics(trained):
     assert again.data_hash == t.data_hash
 
 
-def test_quality_gate_fails_below_floor_or_without_beating_baseline():
+def test_champion_is_the_best_on_the_holdout_and_a_weak_model_only_warns():
     m = {
-        "model": {"roc_auc": 0.80},
-        "recency_baseline": {"roc_auc": 0.70},
-        "rfm_baseline": {"roc_auc": 0.79},
+        "model": {"roc_auc": 0.80, "brier": 0.15},
+        "recency_baseline": {"roc_auc": 0.70, "brier": 0.20},
+        "rfm_baseline": {"roc_auc": 0.79, "brier": 0.16},
+        "bgnbd_baseline": {"roc_auc": 0.79, "brier": 0.17},
     }
-    assert quality_gate(m, ChurnConfig(min_roc_auc=0.75))[0]
-    assert not quality_gate(m, ChurnConfig(min_roc_auc=0.85))[0]
-    assert not quality_gate(m, ChurnConfig(min_roc_auc=0.75, min_auc_gain=0.03))[0]
+    assert choose_champion(m) == "model"
+    v = verdict(m, "model", ChurnConfig(min_roc_auc=0.75))
+    assert v.ok and v.model_won and v.warnings == [] and v.best_baseline == "rfm_baseline"
+    # below the floor: still the champion, with a warning
+    v = verdict(m, "model", ChurnConfig(min_roc_auc=0.85))
+    assert not v.ok and v.champion == "model" and "below CDP_CHURN_MIN_ROC_AUC" in v.warnings[0]
+    # the model must beat the baselines by CDP_CHURN_MIN_AUC_GAIN to score
+    assert choose_champion(m, model_margin=0.03) == "rfm_baseline"  # Brier breaks the AUC tie
     m["rfm_baseline"]["roc_auc"] = 0.81
-    passed, reason = quality_gate(m, ChurnConfig(min_roc_auc=0.75))
-    assert not passed and "rfm_baseline" in reason
+    assert choose_champion(m) == "rfm_baseline"
+    v = verdict(m, "rfm_baseline", ChurnConfig(min_roc_auc=0.75))
+    assert not v.ok and not v.model_won and v.champion_roc_auc == 0.81
+    assert "does not beat rfm_baseline" in v.warnings[0] and len(v.warnings) == 1
+    assert "champion rfm_baseline" in v.summary
+
+
+class UselessModel:
+    """A "model" that ranks at random: it must lose, and scoring must not care."""
+
+    def __init__(self, seed: int = 0):
+        self.seed = seed
+
+    def fit(self, x, y):
+        return self
+
+    def predict_proba(self, x):
+        p = np.random.default_rng(self.seed).random(len(x))
+        return np.column_stack([1 - p, p])
+
+    def get_params(self, deep=True):
+        return {"seed": self.seed}
+
+
+def useless_builder(seed, folds):
+    return UselessModel(seed)
+
+
+def test_a_useless_model_loses_to_a_baseline_that_then_scores():
+    snaps = synthetic_snapshots(n=1500)
+    cutoffs = sorted(snaps["cutoff_date"].unique())
+    from orchestration.churn.snapshots import Cutoffs
+
+    plan = Cutoffs(train=tuple(cutoffs[:-1]), holdout=cutoffs[-1], scoring=cutoffs[-1])
+    t = train_and_evaluate(snaps, plan, CFG, builder=useless_builder)
+    assert abs(t.metrics["model"]["roc_auc"] - 0.5) < 0.05
+    assert t.champion != "model" and t.champion in BASELINES
+    assert t.metrics[t.champion]["roc_auc"] == max(m["roc_auc"] for m in t.metrics.values())
+    snap = snaps[snaps["cutoff_date"] == cutoffs[-1]].head(400)
+    out = score_customers(t.model, t.reference, snap, model_version="v", vip_value=1000)
+    assert len(out) == 400 and out["churn_probability"].between(0, 1).all()
+    # the champion's probabilities rank like its holdout scores, not like the useless model's
+    assert out["churn_probability"].nunique() > 10
+    # the drivers explain the champion: only what it reads can move its score
+    drivers = out["top_drivers"].map(json.loads)
+    assert drivers.map(len).sum() > 100
+    if t.champion == "recency_baseline":
+        assert all(d.startswith("no order for") for ds in drivers for d in ds)
+
+
+def test_recency_baseline_ranks_exactly_as_days_since_last_order():
+    from sklearn.metrics import roc_auc_score
+
+    from orchestration.churn.baselines import RecencyBaseline
+    from orchestration.churn.model import model_frame
+
+    snaps = synthetic_snapshots(n=2000, cutoffs=1)
+    x, y = model_frame(snaps), snaps["churned"].to_numpy(bool)
+    p = RecencyBaseline().fit(x, y).predict_proba(x)[:, 1]
+    assert roc_auc_score(y, p) == pytest.approx(roc_auc_score(y, x["days_since_last_order"]))
+    assert (p >= 0).all() and (p <= 1).all()
+    # calibrated on the training rows: the mean probability is the churn rate
+    assert p.mean() == pytest.approx(y.mean(), abs=0.01)
 
 
 def test_training_refuses_a_holdout_without_both_classes():
