@@ -3,6 +3,7 @@
 python benchmarks/run.py              # scale 1 figures (several runs each, medians)
 python benchmarks/run.py --scale 10   # add the scale-10 figures (slow)
 python benchmarks/run.py --only landing
+python benchmarks/run.py --only scale30 --scale 30   # opt-in: end to end at scale 10, or 30
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-# (name, script, args at scale 1, args at scale 10)
+# (name, script, args at scale 1, args at scale 10); scale-1 args None: opt-in, run only when
+# named with --only (at scale 10, or at --scale when that is 30)
 BENCHMARKS = [
     (
         "landing",
@@ -33,6 +35,7 @@ BENCHMARKS = [
     ),
     ("connectors", "bench_connectors.py", [], None),
     ("activation", "bench_activation.py", [], None),
+    ("scale30", "bench_scale30.py", None, ["--scale", "10"]),
 ]
 
 
@@ -49,7 +52,13 @@ def main() -> None:
         if not path.exists():
             print(f"[{name}] {script} not present, skipped", file=sys.stderr)
             continue
-        for extra in [small] + ([large] if args.scale >= 10 and large is not None else []):
+        if small is None:  # opt-in
+            if not args.only:
+                continue
+            runs = [["--scale", "30"] if args.scale >= 30 else large]
+        else:
+            runs = [small] + ([large] if args.scale >= 10 and large is not None else [])
+        for extra in runs:
             print(f"[{name}] {script} {' '.join(extra)}", file=sys.stderr)
             if subprocess.call([sys.executable, "-W", "ignore", str(path), *extra]) != 0:
                 failed.append(f"{name} {' '.join(extra)}")
