@@ -158,3 +158,32 @@ def write_shop_exports(directory: Path) -> tuple[Path, Path]:
         write_csv(directory / "orders_export.csv", ORDER_HEADER, order_rows()),
         write_csv(directory / "customers_export.csv", CUSTOMER_HEADER, customer_rows()),
     )
+
+
+def write_history_export(path: Path, *, customers: int = 500, seed: int = 3) -> Path:
+    """Two years (2022-07-01 to 2024-06-30) of a shop's orders in Shopify's export layout:
+    customers who start at some point, buy every few weeks or months, and stop after a while
+    (or not) — enough history, churned and retained, for the churn model's cutoffs."""
+    import random
+    from datetime import date, timedelta
+
+    rng = random.Random(seed)
+    start, end = date(2022, 7, 1), date(2024, 6, 30)
+    rows, number = [], 5000
+    for c in range(customers):
+        day = start + timedelta(days=rng.randrange((end - start).days - 30))
+        gap = rng.choice((20, 35, 60, 120))
+        stop = day + timedelta(days=int(rng.expovariate(1 / 300)))
+        while day <= min(stop, end):
+            number += 1
+            stamp = f"{day.isoformat()} {rng.randrange(8, 22):02d}:15:00 -0500"
+            qty = rng.choice((1, 1, 2, 3))
+            price = rng.choice((18.0, 24.5, 32.0, 45.0))
+            total = f"${qty * price:,.2f}"
+            rows.append(
+                _order(f"#{number}", f"shopper{c:04d}@shop.example", "paid", stamp, total,
+                       paid=stamp, subtotal=total, qty=str(qty), item="Serum",
+                       price=f"${price:.2f}", sku="SER-1", oid=str(6_000_000 + number))
+            )  # fmt: skip
+            day += timedelta(days=max(1, int(rng.gauss(gap, gap / 4))))
+    return write_csv(path, ORDER_HEADER, rows)

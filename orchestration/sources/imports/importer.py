@@ -110,7 +110,7 @@ def read_csv(path: Path) -> tuple[pd.DataFrame, bytes]:
         )
     except pa.ArrowInvalid as exc:
         raise CdpError(f"{path}: not a readable CSV file: {exc}") from None
-    frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get)
+    frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow")}.get)
     frame.columns = names
     return frame.reset_index(drop=True), raw
 
