@@ -9,12 +9,15 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from orchestration.privacy.blocklist import load_blocklist
 from orchestration.privacy.vault import load_keys
 from orchestration.runtime import db
 from orchestration.sources.imports import ids
 from tests.sources.shop_exports import write_history_export, write_shop_exports
+
+pytestmark = pytest.mark.e2e  # two whole pipeline runs: several minutes
 
 CDP = str(Path(sys.executable).parent / "cdp")
 AS_OF = "2024-07-15"  # after the last order (2024-06-30): only --as-of can put it there
