@@ -9,8 +9,8 @@
 | CDP_CHURN_CUTOFF_STEP_DAYS | 30 | days between training cutoffs |
 | CDP_CHURN_SEED | 42 | random state of the model |
 | CDP_CHURN_THREADS | 1 | OpenMP threads for training (1 is fastest on a busy 2-core box) |
-| CDP_CHURN_MIN_ROC_AUC | 0.75 | quality gate: holdout ROC-AUC floor |
-| CDP_CHURN_MIN_AUC_GAIN | 0.0 | quality gate: ROC-AUC margin required over the best baseline |
+| CDP_CHURN_MIN_ROC_AUC | 0.75 | warning threshold: a champion below it is reported, and scores |
+| CDP_CHURN_MIN_AUC_GAIN | 0.0 | ROC-AUC margin the model needs over the best baseline to score |
 | CDP_CHURN_MAX_PSI | 0.25 | drift check: PSI of the score distribution vs the previous run |
 | CDP_CHURN_VIP_VALUE | 1000 | 12-month value from which at-risk customers get VIP outreach |
 | CDP_CHURN_ALERT_MIN_VALUE | 500 | alert on customers entering the high band worth more than this |

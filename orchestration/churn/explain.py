@@ -15,7 +15,13 @@ import pandas as pd
 from orchestration.churn.model import FEATURES
 
 GROUPS: dict[str, tuple[str, ...]] = {
-    "recency": ("days_since_last_order", "recency_vs_interval", "order_overdue_ratio"),
+    "recency": (
+        "days_since_last_order",
+        "recency_vs_interval",
+        "order_overdue_ratio",
+        "recency_vs_median_gap",
+        "silence_gap_quantile",
+    ),
     "frequency": (
         "orders_count",
         "orders_90d",
@@ -26,6 +32,13 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "stddev_days_between_orders",
         "days_since_first_order",
         "tenure_days",
+        "purchase_days_count",
+        "median_gap_days",
+        "last_gap_days",
+        "gap_cv",
+        "gap_trend",
+        "bought_same_season_last_year",
+        "holiday_purchase_share",
     ),
     "spend": (
         "monetary_value",
@@ -33,6 +46,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "average_order_value",
         "discount_order_share",
         "refund_share",
+        "spend_trend",
     ),
     "subscription": (
         "subscription_status_code",

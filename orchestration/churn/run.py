@@ -184,7 +184,7 @@ def score(url: str, cfg: ChurnConfig, run_id: str | None = None) -> ScoreSummary
                 f"no churn model trained on data before {cutoff}: materialize churn_model first"
             )
         model, reference, _ = store.load_artifact(Path(run["artifact_path"]))
-        features = snap.scoring_features(conn)
+        features = snap.scoring_features(conn, cfg.horizon_days)
         scores = score_customers(
             model, reference, features, model_version=run["model_version"],
             vip_value=cfg.vip_value, threads=cfg.threads,

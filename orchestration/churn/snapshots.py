@@ -19,8 +19,9 @@ from datetime import date, timedelta
 import pandas as pd
 import psycopg
 
-from orchestration.churn.labels import ORDER_COLUMNS, SUB_EVENT_COLUMNS, churn_labels, eligible
-from orchestration.churn.model import INPUT_COLUMNS
+from orchestration.churn.history import HISTORY_ORDER_COLUMNS, with_history
+from orchestration.churn.labels import SUB_EVENT_COLUMNS, churn_labels, eligible
+from orchestration.churn.model import SQL_INPUT_COLUMNS
 from orchestration.errors import CdpError
 from orchestration.runtime import db
 
@@ -30,7 +31,7 @@ _SENTINEL_SQL = f"'{_SENTINEL.isoformat()}'::date"
 _NON_NUMERIC = {"customer_id", "cutoff_date", "subscription_status"}
 
 ORDERS_SQL = """
-select customer_id, ordered_at, is_cancelled
+select customer_id, ordered_at, is_cancelled, cancelled_at, total_price
 from intermediate.int_orders_rolled_up
 where customer_id is not null
 """
@@ -124,7 +125,7 @@ def query_features(url: str, sql: str) -> pd.DataFrame:
         ),
     )
     frame = table.to_pandas(date_as_object=True)
-    missing = [c for c in INPUT_COLUMNS if c not in frame.columns]
+    missing = [c for c in SQL_INPUT_COLUMNS if c not in frame.columns]
     if missing:
         raise CdpError(
             f"churn feature SQL lacks columns {missing}; check macros/churn_features.sql"
@@ -139,8 +140,9 @@ def load_features(url: str, sql: FeatureSql, cutoffs: list[date], workers: int =
     return dict(zip(cutoffs, frames, strict=True))
 
 
-def scoring_features(conn: psycopg.Connection) -> pd.DataFrame:
-    """``marts.churn_features`` (the scoring snapshot) with its eligible customers only."""
+def scoring_features(conn: psycopg.Connection, horizon_days: int) -> pd.DataFrame:
+    """``marts.churn_features`` (the scoring snapshot) with its eligible customers only, and
+    their purchase-history features at its cutoff."""
     if not db.table_exists(conn, "marts.churn_features"):
         raise CdpError("marts.churn_features does not exist yet: run the dbt build first")
     with conn.cursor() as cur:
@@ -148,19 +150,27 @@ def scoring_features(conn: psycopg.Connection) -> pd.DataFrame:
         frame = normalize_features(_frame(cur))
     if frame.empty:
         raise CdpError("marts.churn_features is empty: land data and run the dbt build first")
-    return frame[eligible(frame)].reset_index(drop=True)
+    frame = frame[eligible(frame)].reset_index(drop=True)
+    orders, _ = load_label_events(conn, subscriptions=False)
+    return with_history(frame, orders, frame["cutoff_date"].max(), horizon_days)
 
 
-def load_label_events(conn: psycopg.Connection) -> tuple[pd.DataFrame, pd.DataFrame]:
+def load_label_events(
+    conn: psycopg.Connection, *, subscriptions: bool = True
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The orders (for labels and history features) and subscription events (for labels)."""
     with conn.cursor() as cur:
         cur.execute(ORDERS_SQL)
         orders = _frame(cur)
-        cur.execute(SUB_EVENTS_SQL)
-        events = _frame(cur)
-    orders = orders.reindex(columns=list(ORDER_COLUMNS))
+        events = pd.DataFrame(columns=list(SUB_EVENT_COLUMNS))
+        if subscriptions:
+            cur.execute(SUB_EVENTS_SQL)
+            events = _frame(cur)
+    orders = orders.reindex(columns=list(HISTORY_ORDER_COLUMNS))
     events = events.reindex(columns=list(SUB_EVENT_COLUMNS))
     orders["ordered_at"] = pd.to_datetime(orders["ordered_at"], utc=True)
     orders["is_cancelled"] = orders["is_cancelled"].fillna(False).astype(bool)
+    orders["cancelled_at"] = pd.to_datetime(orders["cancelled_at"], utc=True)
     events["occurred_at"] = pd.to_datetime(events["occurred_at"], utc=True)
     return orders, events
 
@@ -171,9 +181,11 @@ def labelled_snapshots(
     sub_events: pd.DataFrame,
     horizon_days: int,
 ) -> pd.DataFrame:
-    """Eligible customers per cutoff with their features and ``churned`` label, stacked."""
+    """Eligible customers per cutoff with their features (SQL and purchase history) and
+    ``churned`` label, stacked."""
     parts = []
     for cutoff, frame in sorted(features.items()):
+        frame = with_history(frame, orders, cutoff, horizon_days)
         labels = churn_labels(frame, orders, sub_events, cutoff, horizon_days)
         snap = frame.merge(labels, on="customer_id", how="inner", validate="one_to_one")
         snap["cutoff_date"] = cutoff

@@ -11,7 +11,7 @@ import pandas as pd
 import psycopg
 import pytest
 
-from orchestration.churn.model import RAW_FEATURES
+from orchestration.churn.model import HISTORY_FEATURES, RAW_FEATURES
 from orchestration.runtime.db import with_database
 
 SCALE = 0.3
@@ -24,7 +24,9 @@ def synthetic_snapshots(n: int = 3000, cutoffs: int = 4, seed: int = 0) -> pd.Da
     rng = np.random.default_rng(seed)
     parts = []
     for k in range(cutoffs):
-        f = pd.DataFrame({c: rng.poisson(3, n).astype(float) for c in RAW_FEATURES})
+        f = pd.DataFrame(
+            {c: rng.poisson(3, n).astype(float) for c in (*RAW_FEATURES, *HISTORY_FEATURES)}
+        )
         f["days_since_last_order"] = rng.integers(1, 400, n).astype(float)
         f["orders_count"] = rng.integers(1, 12, n).astype(float)
         f["avg_days_between_orders"] = np.where(

@@ -318,7 +318,7 @@ def test_scoring_at_an_older_cutoff_ignores_newer_models(scored, tmp_path):
         # follows the nightly training) ...
         with db.connect(url) as conn:
             newer = conn.execute(
-                """update ml.model_runs set trained_at = now() + interval '1 minute'
+                """update ml.model_runs set trained_at = now()
                    where (cutoffs ->> 'scoring')::date = %s returning model_version""",
                 (latest,),
             ).fetchall()
