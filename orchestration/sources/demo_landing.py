@@ -144,7 +144,7 @@ def _land_demo(conn, url, seed, scale, as_of, keys, blocklist, next_day, log, ca
             log(f"shard {i + 1}/{len(shards)}: {got:,} rows, {new:,} new")
         del data, results  # before the next shard is generated
         t0 = time.perf_counter()
-    summary.results = [_combined(parts) for parts in by_table.values()]
+    summary.results = [_combined(rs) for rs in by_table.values()]
     log(
         f"generated {summary.rows_received:,} rows in {summary.generate_seconds:.1f}s, "
         f"landed in {summary.load_seconds:.1f}s"
