@@ -9,8 +9,9 @@ drop out with probability p ~ Beta(a, b). Everything here is vectorised over cus
 Why our own ~80 lines and not a library: ``lifetimes`` (the usual choice) installs and fits here,
 but it is unmaintained since 2020 (its authors point to pymc-marketing) and pulls ``autograd``;
 ``btyd`` is a 2022 beta fork of it; ``pymc-marketing`` brings PyMC and PyTensor's C compiler for
-what is a four-parameter likelihood. Checked against ``lifetimes`` on the CDNOW summary: the
-same parameters (r 0.243, alpha 4.414, a 0.793, b 2.426 in weeks) to three decimals.
+what is a four-parameter likelihood. Checked against ``lifetimes`` on the CDNOW summary: fitted
+as given, the same parameters (r 0.243, alpha 4.414, a 0.793, b 2.426 in weeks) to three
+decimals; binned to whole weeks as ``fit`` does by default, within 2%.
 """
 
 from __future__ import annotations
@@ -66,16 +67,23 @@ class BgNbd:
         return np.clip(1.0 - alive + alive * quiet, 0.0, 1.0)
 
 
-def fit(x, t_x, T, penalizer: float = 0.0) -> BgNbd:
-    """Maximum-likelihood parameters. Customers sharing (x, t_x, T) are weighted once; time is
-    scaled so that the optimizer works near 1 and alpha is scaled back to days."""
+def fit(x, t_x, T, penalizer: float = 0.0, resolution_days: float | None = 7.0) -> BgNbd:
+    """Maximum-likelihood parameters. Times are binned to ``resolution_days`` (weeks, as Fader,
+    Hardie & Lee fit CDNOW) and customers sharing (x, t_x, T) are weighted once: a few thousand
+    distinct rows however many customers, so the fit takes well under a second; alpha comes back
+    in days. ``resolution_days=None`` fits the times as given."""
     data = np.column_stack([np.asarray(v, float) for v in (x, t_x, T)])
     data = data[np.isfinite(data).all(axis=1) & (data[:, 2] > 0)]
     if len(data) < 10:
         raise ValueError("BG/NBD needs at least 10 customers with a first purchase")
-    rows, weight = np.unique(data, axis=0, return_counts=True)
-    scale = max(float(np.median(rows[:, 2])), 1.0)
-    xs, txs, Ts = rows[:, 0], rows[:, 1] / scale, rows[:, 2] / scale
+    unit = resolution_days or float(np.median(data[:, 2]))
+    binned = np.column_stack([data[:, 0], data[:, 1] / unit, data[:, 2] / unit])
+    if resolution_days:
+        binned[:, 1:] = np.round(binned[:, 1:])
+        binned[:, 2] = np.maximum(binned[:, 2], binned[:, 1])
+        binned[:, 2] = np.where(binned[:, 2] > 0, binned[:, 2], 0.5)  # first bought days ago
+    rows, weight = np.unique(binned, axis=0, return_counts=True)
+    xs, txs, Ts = rows[:, 0], rows[:, 1], rows[:, 2]
     total = weight.sum()
 
     def loss(log_params):
@@ -85,4 +93,4 @@ def fit(x, t_x, T, penalizer: float = 0.0) -> BgNbd:
 
     best = minimize(loss, np.zeros(4), method="L-BFGS-B", bounds=[(-12.0, 12.0)] * 4)
     r, alpha, a, b = np.exp(best.x)
-    return BgNbd(r=float(r), alpha=float(alpha * scale), a=float(a), b=float(b))
+    return BgNbd(r=float(r), alpha=float(alpha * unit), a=float(a), b=float(b))
