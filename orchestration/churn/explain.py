@@ -131,8 +131,14 @@ def driver_texts(f: pd.DataFrame) -> pd.DataFrame:
         return pd.Series(np.select(conds, vals, default=default), index=idx, dtype=object)
 
     days = _fmt_int(f["days_since_last_order"])
+    # the usual interval: the subscription's, else the median gap between purchase days (orders
+    # on the same day are one purchase: counting them apart shrinks the interval), else the mean
+    # gap between orders
+    gap = f["avg_days_between_orders"]
+    if "median_gap_days" in f:
+        gap = f["median_gap_days"].where(f["median_gap_days"] > 0, gap)
     ratio = f["days_since_last_order"] / f["subscription_interval_days"].where(
-        f["subscription_interval_days"] > 0, f["avg_days_between_orders"]
+        f["subscription_interval_days"] > 0, gap
     ).where(lambda s: s > 0)
     times = ratio.round(1).astype(str).str.replace(r"\.0$", "", regex=True)
     recency = pick(

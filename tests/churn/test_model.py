@@ -198,11 +198,14 @@ def _one(**kw) -> pd.DataFrame:
 
 def test_driver_texts_in_plain_words():
     f = _one(
-        days_since_last_order=94.0, subscription_interval_days=np.nan, avg_days_between_orders=31.0,
+        days_since_last_order=94.0, subscription_interval_days=np.nan, avg_days_between_orders=9.0,
+        median_gap_days=31.0,
         email_opens_90d=3.0, email_opens_prior_90d=10.0, has_unsubscribed=False,
         tickets_30d=3.0, subscription_skips_90d=2.0,
     )  # fmt: skip
     t = explain.driver_texts(f).iloc[0]
+    # the usual interval is the median gap between purchase days (same-day orders merged), not
+    # the mean gap between orders that a same-day second checkout shrinks
     assert t["recency"] == "no order for 94 days, 3× the usual interval"
     assert t["email"] == "email opens down 70% vs prior 90 days"
     assert t["support"] == "3 support tickets in 30 days"
