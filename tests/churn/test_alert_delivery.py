@@ -127,3 +127,37 @@ def test_post_alert_retries_only_what_is_retryable(script, retry_after, status, 
         result = post_alert(hook.url, {"text": "x"}, idempotency_key="k1", policy=FAST)
     assert (result.status, result.attempts) == (status, attempts)
     assert len(hook.requests) == attempts and result.ok == status.startswith("posted")
+
+
+def test_a_weak_model_is_alerted_once_per_training_run_and_retried():
+    metrics = {
+        "model": {"roc_auc": 0.70},
+        "rfm_baseline": {"roc_auc": 0.72},
+        "recency_baseline": {"roc_auc": 0.64},
+        "bgnbd_baseline": {"roc_auc": 0.71},
+    }
+    warnings = ["the model (holdout ROC-AUC 0.7000) does not beat rfm_baseline (0.7200)"]
+    with ScriptedReceiver([503]) as hook:
+        delivery = alerts.alert_model_quality(
+            run_id="run-1", model_version="churn-x", champion="rfm_baseline", metrics=metrics,
+            warnings=warnings, webhook_url=hook.url, policy=FAST,
+        )  # fmt: skip
+    assert delivery == "posted 200"
+    assert [k for k, _ in hook.requests] == ["churn-model-run-1", "churn-model-run-1"]
+    body = hook.requests[-1][1]
+    assert body["type"] == "churn.model_quality" and body["champion"] == "rfm_baseline"
+    assert body["warnings"] == warnings and body["holdout_roc_auc"]["model"] == 0.70
+    logged = []
+    assert (
+        alerts.alert_model_quality(
+            run_id="run-2",
+            model_version="churn-x",
+            champion="rfm_baseline",
+            metrics=metrics,
+            warnings=warnings,
+            webhook_url=None,
+            log=logged.append,
+        )  # fmt: skip
+        == "logged (no webhook URL)"
+    )
+    assert any("does not beat rfm_baseline" in m for m in logged)
