@@ -100,3 +100,83 @@ begin
 end
 $cc$
 {% endmacro %}
+
+{#-
+    The records a nightly build of int_identities_stitched must re-resolve, into the session temp
+    table identity_scope(node_key); also creates identity_signatures(node_key, edge_signature),
+    each record's current set of linking identifiers as one hash.
+
+    Seeds: records that are new, whose first_seen_at moved (it decides the root, hence the
+    customer_id), whose linking identifiers changed (edge_signature), or that vanished (an
+    erased record). Scope: the seeds, every record sharing an identifier with a seed now, and
+    every record of the customers those belonged to at the previous build. That set is closed
+    under today's links: a link from a record outside the seeds existed at the previous build too,
+    so its other end was in the same customer then, and that customer is in the scope whole.
+    Everything outside the scope keeps its customer: its component neither gained nor lost a link.
+-#}
+{% macro identity_stitch_scope(previous, nodes, edges) %}
+drop table if exists pg_temp.identity_signatures, pg_temp.identity_seeds, pg_temp.identity_scope,
+    pg_temp.identity_scoped_nodes, pg_temp.identity_scoped_edges;
+
+create temp table identity_signatures as
+select
+    node_key,
+    md5(string_agg(identifier_key, ',' order by identifier_key collate "C")) as edge_signature
+from {{ edges }}
+group by node_key;
+create unique index on identity_signatures (node_key);
+analyze identity_signatures;
+
+{% if previous is not none %}
+create temp table identity_seeds as
+select nodes.node_key
+from {{ nodes }} as nodes
+left join {{ previous }} as previous on previous.node_key = nodes.node_key
+left join identity_signatures as signatures on signatures.node_key = nodes.node_key
+where previous.node_key is null
+    or previous.first_seen_at is distinct from nodes.first_seen_at
+    or previous.edge_signature is distinct from coalesce(signatures.edge_signature, '')
+union
+select previous.node_key
+from {{ previous }} as previous
+where not exists (select 1 from {{ nodes }} as nodes where nodes.node_key = previous.node_key);
+
+create temp table identity_scope as
+with neighbours as (
+    select linked.node_key
+    from identity_seeds as seeds
+    inner join {{ edges }} as seed_edges on seed_edges.node_key = seeds.node_key
+    inner join {{ edges }} as linked on linked.identifier_key = seed_edges.identifier_key
+),
+
+touched as (
+    select node_key from identity_seeds
+    union
+    select node_key from neighbours
+),
+
+previous_customers as (
+    select distinct previous.customer_id
+    from touched
+    inner join {{ previous }} as previous on previous.node_key = touched.node_key
+)
+
+select node_key from touched
+union
+select previous.node_key
+from {{ previous }} as previous
+inner join previous_customers on previous_customers.customer_id = previous.customer_id;
+create unique index on identity_scope (node_key);
+analyze identity_scope;
+
+create temp table identity_scoped_nodes as
+select nodes.node_key, nodes.first_seen_at
+from {{ nodes }} as nodes
+inner join identity_scope using (node_key);
+
+create temp table identity_scoped_edges as
+select edges.node_key, edges.identifier_key
+from {{ edges }} as edges
+inner join identity_scope using (node_key);
+{% endif %}
+{% endmacro %}

@@ -163,3 +163,86 @@ def test_a_build_waits_for_a_load_in_flight_and_reads_its_rows_once(built_wareho
             "where klaviyo_event_id = 'in-flight-1'"
         ).fetchone()[0]
     assert seen == 1
+
+
+def test_a_nightly_build_re_resolves_only_what_changed_and_agrees_with_a_full_one(
+    built_warehouse,
+):
+    """Incremental identity (macros/identity.sql identity_stitch_scope): a new record that links
+    two existing customers merges them, a new record with nothing in common stays alone, every
+    other record keeps its customer without being rewritten, and a full resolution of the same
+    data gives the same assignment. Runs after the barrier test (it lands rows of its own)."""
+    url = built_warehouse.url
+    stitched = (
+        "select node_key, customer_id, cluster_size, _built_at "
+        "from intermediate.int_identities_stitched"
+    )
+    with db.connect(url) as conn:
+        before = {r[0]: r[1:] for r in conn.execute(stitched)}
+        # two Shopify customers that are different customers today
+        (a_id, a_email, a_customer), (b_id, _, b_customer) = conn.execute(
+            """
+            select c.shopify_customer_id, c.email_hash, i.customer_id
+            from staging.stg_shopify__customers c
+            join intermediate.int_identities_stitched i
+              on i.node_key = 'shopify:customer_id:' || c.shopify_customer_id
+            left join staging.stg_pii__blocked_values b
+              on b.pii_type = 'email' and b.value_hash = c.email_hash
+            where c.email_hash is not null and b.value_hash is null and i.cluster_size = 1
+            order by c.shopify_customer_id
+            limit 2
+            """
+        ).fetchall()
+    assert a_customer != b_customer
+    load = db.connect(url)
+    try:
+        load.execute(db.LANDING_LOCK)
+        load.execute("select set_config('cdp.batch_id', 'test.identity_probe', true)")
+        load.execute(
+            "insert into raw_klaviyo.profiles (id, external_id, email_hash, created, updated) "
+            "values ('probe-merge', %s, %s, '2020-01-01', '2020-01-01'), "
+            "('probe-alone', null, 'probe-hash-nobody-has', now(), now())",
+            (str(b_id), a_email),
+        )
+        load.commit()
+    finally:
+        load.close()
+
+    run_dbt(["build"], url)
+    with db.connect(url) as conn:
+        after = {r[0]: r[1:] for r in conn.execute(stitched)}
+        changes = conn.execute(
+            "select node_key, change_type from intermediate.int_identity_changes "
+            "where changed_at = (select max(changed_at) from intermediate.int_identity_changes)"
+        ).fetchall()
+    merged = {
+        after[f"shopify:customer_id:{a_id}"][0],
+        after[f"shopify:customer_id:{b_id}"][0],
+        after["klaviyo:profile_id:probe-merge"][0],
+    }
+    assert len(merged) == 1
+    assert after["klaviyo:profile_id:probe-alone"][1] == 1
+    # the probe is the earliest member (2020): its key names the merged customer
+    assert merged != {a_customer} and merged != {b_customer}
+    recorded = dict(changes)
+    assert recorded["klaviyo:profile_id:probe-alone"] == "new"
+    assert recorded[f"shopify:customer_id:{a_id}"] == "merged"
+    assert recorded[f"shopify:customer_id:{b_id}"] == "merged"
+    untouched = [k for k in before if after[k][0] not in merged]
+    rewritten = [k for k in untouched if after[k][2] != before[k][2]]
+    assert len(untouched) > 100 and rewritten == []
+
+    # a full resolution of the same records gives the same customers and cluster sizes
+    run_dbt(["run", "--full-refresh", "--select", "int_identities_stitched"], url)
+    with db.connect(url) as conn:
+        full = {r[0]: r[1:3] for r in conn.execute(stitched)}
+        recorded_before = conn.execute(
+            "select count(*) from intermediate.int_identity_changes"
+        ).fetchone()[0]
+    assert full == {k: v[:2] for k, v in after.items()}
+    run_dbt(["run", "--select", "int_identity_changes"], url)
+    with db.connect(url) as conn:
+        recorded_after = conn.execute(
+            "select count(*) from intermediate.int_identity_changes"
+        ).fetchone()[0]
+    assert recorded_after == recorded_before  # the full resolution changed no assignment

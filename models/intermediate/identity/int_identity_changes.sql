@@ -4,6 +4,7 @@
         on_schema_change='append_new_columns',
         post_hook=[
             "{{ index_on(['node_key', 'changed_at']) }}",
+            "{{ record_build_barrier() }}",
         ],
     )
 }}
@@ -19,6 +20,27 @@
 
 with
 
+{% if is_incremental() %}
+current_assignment as (
+    -- only the records re-resolved since this table's last build can have changed
+    -- (int_identities_stitched rewrites every record of a component it touches, so merges and
+    -- splits are seen whole; a build that failed in between is caught up by the next)
+    select
+        node_key,
+        customer_id
+    from {{ ref('int_identities_stitched') }}
+    where _built_at > {{ last_build_barrier() }}
+),
+
+previous_assignment as (
+    select distinct on (history.node_key)
+        history.node_key,
+        history.customer_id
+    from {{ this }} as history
+    inner join current_assignment on current_assignment.node_key = history.node_key
+    order by history.node_key, history.changed_at desc
+),
+{% else %}
 current_assignment as (
     select
         node_key,
@@ -26,15 +48,6 @@ current_assignment as (
     from {{ ref('int_identities_stitched') }}
 ),
 
-{% if is_incremental() %}
-previous_assignment as (
-    select distinct on (node_key)
-        node_key,
-        customer_id
-    from {{ this }}
-    order by node_key, changed_at desc
-),
-{% else %}
 previous_assignment as (
     select
         null::text as node_key,

@@ -35,7 +35,7 @@
 
 with
 
-orders as (
+orders as not materialized (
     select * from {{ ref('int_orders_rolled_up') }}
 ),
 
@@ -59,20 +59,22 @@ tickets as (
     select * from {{ ref('stg_helpdesk__tickets') }}
 ),
 
-identities as (
+identities as not materialized (
     select * from {{ ref('int_identities_stitched') }}
 ),
 
 {% if is_incremental() -%}
-last_build as (
-    select {{ last_build_barrier() }} as barrier_at
-),
-
 reassigned as (
     -- recorded by builds after this model's last one (that one read the changes of its own)
     select distinct node_key
     from {{ ref('int_identity_changes') }}
-    where _built_at > (select barrier_at from last_build)
+    where _built_at > {{ last_build_barrier() }}
+),
+
+reassigned_records as (
+    select identities.source, identities.source_id
+    from reassigned
+    inner join identities on identities.node_key = reassigned.node_key
 ),
 {%- endif %}
 
@@ -157,7 +159,9 @@ unioned as (
     from email_events
     inner join identities
         on identities.node_key = 'klaviyo:profile_id:' || email_events.klaviyo_profile_id
-    {{ timeline_source_changed('email_events._loaded_at', "'klaviyo:profile_id:' || email_events.klaviyo_profile_id") }}
+    {{ timeline_source_changed('email_events._loaded_at',
+                                "'klaviyo:profile_id:' || email_events.klaviyo_profile_id",
+                                source_id='email_events.klaviyo_profile_id', source='klaviyo') }}
 
     union all
 
@@ -181,7 +185,8 @@ unioned as (
         on identities.node_key = 'ga4:user_pseudo_id:' || sessions.user_pseudo_id
             || ':' || sessions.stream_id
     {{ timeline_source_changed('sessions._loaded_at',
-               "'ga4:user_pseudo_id:' || sessions.user_pseudo_id || ':' || sessions.stream_id") }}
+               "'ga4:user_pseudo_id:' || sessions.user_pseudo_id || ':' || sessions.stream_id",
+               source_id='sessions.user_pseudo_id', source='ga4') }}
 
     union all
 

@@ -4,8 +4,17 @@
         incremental_strategy='delete+insert',
         unique_key='session_date',
         on_schema_change='sync_all_columns',
-        pre_hook="set work_mem = '256MB'",
+        incremental_predicates=[only_changed_dates('session_date', 'ga4_rebuilt_session_dates')],
+        pre_hook=[
+            "set work_mem = '256MB'",
+            "{{ note_changed_dates('ga4_rebuilt_session_dates',
+                   'select event_date from ' ~ ref('stg_ga4__events')
+                   ~ ' where ' ~ landed_since_last_build(), shift=(-2, 2)) if is_incremental() else 'select 1' }}",
+        ],
         post_hook=[
+            "{{ index_on(['session_date'], using='brin') }}",
+            "{{ index_on(['_loaded_at'], using='brin') }}",
+            "{{ index_on(['user_pseudo_id']) }}",
             "{{ record_build_barrier() }}",
             "{{ analyze_this(['session_key', 'user_pseudo_id', 'stream_id', 'user_id', 'session_date']) }}",
         ],

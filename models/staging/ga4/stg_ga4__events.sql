@@ -4,9 +4,16 @@
         incremental_strategy='delete+insert',
         unique_key='event_date',
         on_schema_change='sync_all_columns',
-        pre_hook="set work_mem = '256MB'",
+        incremental_predicates=[only_changed_dates('event_date', 'ga4_changed_event_dates')],
+        pre_hook=[
+            "set work_mem = '256MB'",
+            "{{ note_changed_dates('ga4_changed_event_dates',
+                   'select event_date from ' ~ source('raw_ga4', 'events')
+                   ~ ' where ' ~ landed_since_last_build()) if is_incremental() else 'select 1' }}",
+        ],
         post_hook=[
             "{{ index_on(['event_date'], using='brin') }}",
+            "{{ index_on(['_loaded_at'], using='brin') }}",
             "{{ record_build_barrier() }}",
             "{{ analyze_this(['client_key', 'ga_session_id', 'event_date', 'event_name']) }}",
         ],

@@ -7,6 +7,8 @@
         pre_hook="set work_mem = '256MB'",
         post_hook=[
             "{{ index_on(['klaviyo_event_id'], unique=true) }}",
+            "{{ index_on(['_loaded_at'], using='brin') }}",
+            "{{ index_on(['klaviyo_profile_id']) }}",
             "{{ record_build_barrier() }}",
             "{{ analyze_this(['klaviyo_event_id', 'klaviyo_profile_id', 'event_type', 'occurred_at']) }}",
         ],
