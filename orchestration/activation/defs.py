@@ -165,6 +165,8 @@ def segment_exports_sensor(context: dg.SensorEvaluationContext, warehouse: Wareh
                 candidates.append((slug, record))
     requests, pending = [], None
     for slug, record in candidates:
+        if "skipped" in record.asset_materialization.metadata:
+            continue  # not built for this kind of shop (applies_to): nothing to export
         changed = _changed(record.asset_materialization.metadata)
         reason = "membership changed" if changed or changed is None else None
         if reason is None:

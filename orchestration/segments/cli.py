@@ -166,6 +166,8 @@ def list_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) 
         )
     Console().print(table)
     for r in rows:
+        if r.get("note"):
+            _console().print(f"[dim]{r['slug']}: {r['note']}[/dim]", highlight=False)
         for e in r.get("errors", []):
             _console().print(f"[red]invalid[/red] {r['file']}: {e}", highlight=False)
 
@@ -225,11 +227,17 @@ def refresh_cmd(
     The same work the Dagster segment assets do, without Dagster."""
     from rich.console import Console
 
-    from orchestration.segments.views import SEGMENTS_DIR, refresh_all
+    from orchestration.segments.spec import load_directory
+    from orchestration.segments.views import SEGMENTS_DIR, refresh_all, skipped_segments
 
     with _connect() as conn:
         results, errors = refresh_all(conn, directory or SEGMENTS_DIR, only=slugs or None)
+        specs, _ = load_directory(directory or SEGMENTS_DIR)
+        skipped = skipped_segments(conn, specs)
     out = Console()
+    for slug, note in skipped.items():
+        if not slugs or slug in slugs:
+            out.print(f"{slug}: {note}", highlight=False, markup=False)
     for r in results:
         out.print(
             f"{r.slug}: {r.members:,} members ({r.share:.1%}), +{r.entered:,} entered, "

@@ -18,6 +18,7 @@ from orchestration.segments.compiler import compile_segment
 from orchestration.segments.spec import SegmentError, load_directory, load_file, segment_files
 from orchestration.segments.spec import slugify as _slugify
 from orchestration.segments.views import SEGMENTS_DIR, RefreshResult, refresh_segment
+from orchestration.warehouse.shop import shop_profile
 
 
 def _dbt_key(model: str) -> dg.AssetKey:
@@ -95,6 +96,14 @@ def segment_asset(path: Path, profiles_key: dg.AssetKey, timeline_key: dg.AssetK
         registry, _ = load_directory(path.parent)
         registry[current.slug] = current
         with warehouse.connect() as conn:
+            shop = shop_profile(conn)
+            note = current.skip_note(shop.kind)
+            if note:  # not built for this kind of shop: say so rather than build it empty
+                context.log.info(f"segments.{slug}: {note} ({shop.reason})")
+                return dg.MaterializeResult(
+                    metadata={"skipped": note, "applies_to": current.applies_to,
+                              "shop_kind": shop.kind, "shop": shop.reason}
+                )  # fmt: skip
             catalog = load_catalog(conn, descriptions=False)
             compiled = compile_segment(current, catalog, registry)
             result = refresh_segment(conn, compiled, context.run_id)

@@ -53,7 +53,10 @@ COUNT_OPERATORS = (
     "between",
 )
 LOGICS = ("AND", "OR")
-TOP_LEVEL_KEYS = ("name", "slug", "description", "owner", "rules", "exports")
+TOP_LEVEL_KEYS = ("name", "slug", "description", "owner", "applies_to", "rules", "exports")
+# which shops a segment is built for (orchestration.warehouse.shop decides the shop's kind):
+# a segment that needs subscriptions is skipped, with a note, in a shop that sells none
+APPLIES_TO = ("any", "subscription", "one_off")
 RESERVED_SLUGS = {
     "definitions",
     "membership_changes",
@@ -132,6 +135,17 @@ class SegmentSpec:
     exports: list[Export] = field(default_factory=list)
     source: str = "--rules"  # the file, for messages
     path: Path | None = None
+    applies_to: str = "any"
+
+    def skip_note(self, shop_kind: str) -> str | None:
+        """Why this segment is not built for a shop of ``shop_kind``; None when it is."""
+        if self.applies_to in ("any", shop_kind):
+            return None
+        needs = "subscriptions" if self.applies_to == "subscription" else "no subscriptions"
+        return (
+            f"skipped: applies_to {self.applies_to} (needs a shop with {needs}); "
+            f"this is a {shop_kind} shop"
+        )
 
     @property
     def own_hash(self) -> str:
@@ -371,6 +385,13 @@ def parse_segment(data: Any, source: str, path: Path | None = None) -> SegmentSp
     for key in ("description", "owner"):
         if data.get(key) is not None and not isinstance(data[key], str):
             p.err(key, f"{key} must be text")
+    applies_to = data.get("applies_to") or "any"
+    if applies_to not in APPLIES_TO:
+        p.err(
+            "applies_to",
+            f"applies_to `{applies_to}` must be one of {', '.join(APPLIES_TO)}"
+            + suggest(str(applies_to), APPLIES_TO),
+        )
     if "rules" not in data:
         p.err("rules", "every segment needs `rules` ({logic, conditions})")
         rules = Group("rules", "AND", ())
@@ -388,6 +409,7 @@ def parse_segment(data: Any, source: str, path: Path | None = None) -> SegmentSp
         exports=exports,
         source=source,
         path=path,
+        applies_to=applies_to,
     )
 
 

@@ -196,14 +196,23 @@ def refresh_spec(
     return refresh_segment(conn, compile_segment(spec, catalog, registry), run_id)
 
 
+def skipped_segments(conn: psycopg.Connection, specs: dict[str, SegmentSpec]) -> dict[str, str]:
+    """{slug: note} of the segments that do not apply to this shop's kind (``applies_to``)."""
+    from orchestration.warehouse.shop import shop_profile
+
+    kind = shop_profile(conn).kind
+    return {slug: note for slug, spec in specs.items() if (note := spec.skip_note(kind))}
+
+
 def refresh_all(
     conn: psycopg.Connection,
     directory: Path = SEGMENTS_DIR,
     run_id: str | None = None,
     only: list[str] | None = None,
 ) -> tuple[list[RefreshResult], list[SegmentError]]:
-    """Refresh every valid segment in ``directory`` (or the slugs in ``only``); a bad file is
-    reported and skipped, never stops the others."""
+    """Refresh every valid segment in ``directory`` (or the slugs in ``only``) that applies to
+    the shop's kind (``skipped_segments`` lists the others); a bad file is reported and
+    skipped, never stops the others."""
     run_id = run_id or new_run_id()
     specs, errors = load_directory(directory)
     if only:
@@ -214,9 +223,10 @@ def refresh_all(
                 f"(segments: {', '.join(sorted(specs)) or 'none'})"
             )
     catalog = load_catalog(conn, descriptions=False)
+    skipped = skipped_segments(conn, specs)
     results = []
     for slug, spec in specs.items():
-        if only and slug not in only:
+        if (only and slug not in only) or slug in skipped:
             continue
         try:
             results.append(refresh_spec(conn, spec, run_id, registry=specs, catalog=catalog))
@@ -238,6 +248,7 @@ def list_segments(conn: psycopg.Connection, directory: Path = SEGMENTS_DIR) -> l
         catalog = load_catalog(conn, descriptions=False)
     except CdpError:
         catalog = None  # profiles not built yet: structure checked only
+    skipped = skipped_segments(conn, specs)
     out = []
     for slug in sorted(set(specs) | set(registered)):
         spec, reg = specs.get(slug), registered.get(slug)
@@ -257,8 +268,12 @@ def list_segments(conn: psycopg.Connection, directory: Path = SEGMENTS_DIR) -> l
                 "last_refreshed_at": reg[5].isoformat() if reg and reg[5] else None,
                 "rule_hash": reg[3] if reg else None,
                 "view_exists": bool(reg and reg[6]),
-                "status": ("invalid" if problems else "ok") if spec else "file removed",
+                "applies_to": spec.applies_to if spec else None,
+                "status": ("invalid" if problems else "skipped" if slug in skipped else "ok")
+                if spec
+                else "file removed",
                 **({"errors": problems} if problems else {}),
+                **({"note": skipped[slug]} if slug in skipped else {}),
             }
         )
     for exc in errors:

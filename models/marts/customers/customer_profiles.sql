@@ -51,7 +51,12 @@ final as (
         customers.lifecycle_stage = 'at_risk' and customers.is_subscriber
             as is_at_risk_subscriber,
         customers.subscription_status = 'cancelled' and customers.lifecycle_stage = 'churned'
-            and customers.lifetime_value >= 500 as is_churned_high_value
+            and customers.lifetime_value >= 500 as is_churned_high_value,
+        -- where the customer's lifetime value ranks among the shop's buyers (0-100): "top 5%
+        -- spenders" is >= 95 whatever the shop's prices
+        case when customers.is_buyer then round((100 * percent_rank() over (
+            partition by customers.is_buyer order by customers.lifetime_value
+        ))::numeric, 1) end as lifetime_value_percentile
     from customers
     left join churn_scores on churn_scores.customer_id = customers.customer_id
 )

@@ -1,0 +1,58 @@
+"""What kind of shop the warehouse holds: one that sells subscriptions, or one whose customers
+buy one order at a time. The one owner of that decision; churn actions and the pre-built segments
+read it from here.
+
+A shop is a **subscription** shop when its data has subscriptions: any record from the
+subscription app (``staging.stg_subscriptions__subscriptions``) or any Shopify order flagged as a
+subscription order (``staging.stg_shopify__orders.is_subscription_order``: tagged
+``subscription`` or from a subscription contract). Otherwise it is a **one_off** shop. The
+decision is read from the data every time (a shop that starts selling subscriptions becomes a
+subscription shop on its next build); a warehouse whose staging is not built yet counts as
+one_off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+
+from orchestration.runtime import db
+
+SUBSCRIPTION = "subscription"
+ONE_OFF = "one_off"
+KINDS = (SUBSCRIPTION, ONE_OFF)
+
+
+@dataclass(frozen=True)
+class ShopProfile:
+    kind: str
+    subscription_records: int  # rows in staging.stg_subscriptions__subscriptions
+    subscription_orders: int  # Shopify orders flagged is_subscription_order
+
+    @property
+    def sells_subscriptions(self) -> bool:
+        return self.kind == SUBSCRIPTION
+
+    @property
+    def reason(self) -> str:
+        if self.sells_subscriptions:
+            return (
+                f"subscription shop: {self.subscription_records:,} subscription record(s), "
+                f"{self.subscription_orders:,} subscription order(s)"
+            )
+        return "one_off shop: no subscription records and no subscription orders"
+
+
+def _count(conn: psycopg.Connection, table: str, where: str = "true") -> int:
+    if not db.table_exists(conn, table):
+        return 0
+    return int(conn.execute(f"select count(*) from {table} where {where}").fetchone()[0])
+
+
+def shop_profile(conn: psycopg.Connection) -> ShopProfile:
+    """The shop's kind, detected from what is landed (see the module docstring)."""
+    records = _count(conn, "staging.stg_subscriptions__subscriptions")
+    orders = _count(conn, "staging.stg_shopify__orders", "is_subscription_order")
+    kind = SUBSCRIPTION if records or orders else ONE_OFF
+    return ShopProfile(kind, records, orders)
