@@ -8,11 +8,27 @@ Early warnings are transparent rules on the feature snapshot (they hold whatever
 - ticket_spike: 2+ support tickets in the last 30 days;
 - skip_streak: 2+ skipped subscription deliveries in the last 90 days.
 
-Actions, first match wins (bands medium and up; low risk gets no action):
+Actions depend on the shop's kind (``orchestration.warehouse.shop``). First match wins.
+
+A subscription shop (bands medium and up; low risk gets no action):
 - vip_outreach: projected 12-month value >= the VIP threshold and high/critical risk;
 - skip_instead_of_cancel: an active/paused subscriber with a skip streak or missed cadence;
 - save_offer: any other active/paused subscriber;
 - win_back_discount: everyone else at risk (lapsed buyers, cancelled subscribers).
+
+A one_off shop (no subscriptions to save, so no save offers or skips). "VIP" is a projected value
+>= the VIP threshold or in the top 5% of the scored customers' projected value (a shop of $30
+orders has VIPs far below $1,000); the "usual interval" is the customer's median gap between
+purchase days (same-day orders merged):
+- vip_outreach: a VIP at high/critical risk (a personal note, not a discount);
+- vip_recognition: any other VIP (thank them: early access, loyalty perks);
+- no_action: everyone else at low risk;
+- second_purchase_nudge: one purchase day so far (the one-and-done: a reason to come back);
+- replenishment_reminder: a repeat buyer past their usual interval but not twice past it;
+- win_back_discount: a repeat buyer more than twice past their usual interval (lapsing) whose
+  lifetime value is in the top quarter of the scored customers;
+- reactivation_email: any other lapsing repeat buyer (a "we miss you" note, no discount);
+- no_action: the rest (at risk but still within their usual interval).
 
 Value at stake = churn probability x projected 12-month value, where projected value is the
 trailing 12-month net revenue, at least one average order.
@@ -23,12 +39,26 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from orchestration.warehouse.shop import ONE_OFF, SUBSCRIPTION
+
 BANDS = ("low", "medium", "high", "critical")
 BAND_FLOORS = (0, 25, 50, 75)  # churn_risk_score at which each band starts
 HIGH_BANDS = ("high", "critical")
 FLAGS = ("engagement_decline", "missed_subscription_cadence", "ticket_spike", "skip_streak")
 ACTIONS = ("vip_outreach", "skip_instead_of_cancel", "save_offer", "win_back_discount", "no_action")
+ONE_OFF_ACTIONS = (
+    "vip_outreach",
+    "vip_recognition",
+    "second_purchase_nudge",
+    "replenishment_reminder",
+    "win_back_discount",
+    "reactivation_email",
+    "no_action",
+)
 VIP_VALUE = 1000.0
+VIP_TOP_SHARE = 0.05  # one_off shops: the top 5% of projected value are VIPs too
+WIN_BACK_VALUE_QUANTILE = 0.75  # one_off shops: win back only the top quarter by lifetime value
+LAPSED_GAPS = 2.0  # more than twice past the usual interval: lapsing, not merely due
 
 
 def risk_score(probability: np.ndarray) -> np.ndarray:
@@ -73,7 +103,16 @@ def projected_value(f: pd.DataFrame) -> np.ndarray:
     return np.round(np.maximum(trailing, aov), 2)
 
 
-def recommend(f: pd.DataFrame, bands: np.ndarray, flags: pd.DataFrame, vip_value=VIP_VALUE):
+def recommend(
+    f: pd.DataFrame,
+    bands: np.ndarray,
+    flags: pd.DataFrame,
+    vip_value=VIP_VALUE,
+    shop_kind: str = SUBSCRIPTION,
+):
+    """One action per customer by the rules of the shop's kind (module docstring)."""
+    if shop_kind == ONE_OFF:
+        return recommend_one_off(f, bands, vip_value)
     value = projected_value(f)
     subscribed = f["subscription_status"].isin(["active", "paused"]).to_numpy()
     at_risk = bands != "low"
@@ -88,6 +127,47 @@ def recommend(f: pd.DataFrame, bands: np.ndarray, flags: pd.DataFrame, vip_value
         ],
         ["no_action", "vip_outreach", "skip_instead_of_cancel", "save_offer"],
         default="win_back_discount",
+    ).astype(object)
+
+
+def _top_share(values: np.ndarray, share: float) -> np.ndarray:
+    if not len(values):
+        return np.zeros(0, dtype=bool)
+    return values >= np.quantile(values, 1.0 - share)
+
+
+def recommend_one_off(f: pd.DataFrame, bands: np.ndarray, vip_value=VIP_VALUE) -> np.ndarray:
+    value = projected_value(f)
+    lifetime = np.nan_to_num(f["monetary_value"].to_numpy(float))
+    vip = (value >= vip_value) | _top_share(value, VIP_TOP_SHARE)
+    at_risk = bands != "low"
+    high = np.isin(bands, HIGH_BANDS)
+    occasions = f["purchase_days_count"] if "purchase_days_count" in f else f["orders_count"]
+    one_and_done = np.nan_to_num(occasions.to_numpy(float)) <= 1
+    overdue = f["recency_vs_median_gap"].to_numpy(float)  # NaN for one purchase day
+    due = overdue > 1.0
+    lapsing = overdue > LAPSED_GAPS
+    valuable = _top_share(lifetime, 1.0 - WIN_BACK_VALUE_QUANTILE)
+    return np.select(
+        [
+            high & vip,
+            vip,
+            ~at_risk,
+            one_and_done,
+            due & ~lapsing,
+            lapsing & valuable,
+            lapsing,
+        ],
+        [
+            "vip_outreach",
+            "vip_recognition",
+            "no_action",
+            "second_purchase_nudge",
+            "replenishment_reminder",
+            "win_back_discount",
+            "reactivation_email",
+        ],
+        default="no_action",
     ).astype(object)
 
 

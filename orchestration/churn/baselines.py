@@ -99,6 +99,19 @@ class BgNbdBaseline:
         self.default_ = float(np.mean(y))
         return self
 
+    def fit_unlabelled(self, x: pd.DataFrame) -> BgNbdBaseline:
+        """Fitted on purchase histories alone (too little history for labels): customers
+        without one get the mean probability of those with one."""
+        self.model_ = bgnbd.fit(*purchase_history(x))
+        self.default_ = 0.5
+        self.default_ = float(np.mean(self.predict_proba(x)[self._known(x), 1]))
+        return self
+
+    @staticmethod
+    def _known(x: pd.DataFrame) -> np.ndarray:
+        _, t_x, T = purchase_history(x)
+        return np.isfinite(T) & np.isfinite(t_x) & (T > 0)
+
     def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
         repeat, t_x, T = purchase_history(x)
         known = np.isfinite(T) & np.isfinite(t_x) & (T > 0)

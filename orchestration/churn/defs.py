@@ -68,20 +68,15 @@ def churn_model(
             metrics=t.metrics, warnings=v.warnings, webhook_url=cfg.alert_webhook_url,
             log=context.log.warning,
         )  # fmt: skip
+    validated = churn_run.MODEL in t.metrics  # False: too little history, BG/NBD unvalidated
     return dg.MaterializeResult(
         metadata={
             "model_version": summary.version,
             "champion": v.champion,
-            "champion_roc_auc": v.champion_roc_auc,
+            "validated": validated,
             "model_won": v.model_won,
             "warnings": dg.MetadataValue.json(v.warnings),
             "quality_alert": delivery,
-            "metrics": dg.MetadataValue.md(metrics_markdown(t.metrics, t.holdout_base_rate)),
-            "calibration": dg.MetadataValue.md(calibration_markdown(t.calibration)),
-            "metrics_json": dg.MetadataValue.json(t.metrics),
-            "roc_auc": t.metrics["model"]["roc_auc"],
-            "best_baseline_roc_auc": v.best_baseline_roc_auc,
-            "brier": t.metrics["model"]["brier"],
             "cutoffs": dg.MetadataValue.json(t.cutoffs.as_dict()),
             "rows": dg.MetadataValue.json(t.rows),
             "data_hash": t.data_hash,
@@ -89,6 +84,21 @@ def churn_model(
             "retrained": True,
             "seconds": dg.MetadataValue.json(
                 {k: round(v, 2) for k, v in {**summary.seconds, **t.seconds}.items()}
+            ),
+            **(
+                {
+                    "champion_roc_auc": v.champion_roc_auc,
+                    "metrics": dg.MetadataValue.md(
+                        metrics_markdown(t.metrics, t.holdout_base_rate)
+                    ),
+                    "calibration": dg.MetadataValue.md(calibration_markdown(t.calibration)),
+                    "metrics_json": dg.MetadataValue.json(t.metrics),
+                    "roc_auc": t.metrics["model"]["roc_auc"],
+                    "best_baseline_roc_auc": v.best_baseline_roc_auc,
+                    "brier": t.metrics["model"]["brier"],
+                }
+                if validated
+                else {}
             ),
         }
     )
@@ -114,6 +124,14 @@ def holdout_quality_gate(warehouse: WarehouseResource) -> dg.AssetCheckResult:
             passed=False, severity=dg.AssetCheckSeverity.WARN, description="no model run recorded"
         )
     v = churn_run.verdict(run["metrics"], run["champion"], cfg)
+    if churn_run.MODEL not in run["metrics"]:  # too little history: no holdout to judge
+        return dg.AssetCheckResult(
+            passed=False,
+            severity=dg.AssetCheckSeverity.WARN,
+            description="; ".join(run["warnings"] or v.warnings),
+            metadata={"model_version": run["model_version"], "champion": v.champion,
+                      "warnings": dg.MetadataValue.json(run["warnings"] or v.warnings)},
+        )  # fmt: skip
     return dg.AssetCheckResult(
         passed=v.ok,
         severity=dg.AssetCheckSeverity.WARN,
@@ -155,6 +173,7 @@ def churn_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource
             "model_version": summary.version,
             "champion": summary.champion,
             "model_cutoff": str(summary.model_cutoff),
+            "shop_kind": summary.shop_kind,
             "risk_bands": dg.MetadataValue.json({k: int(v) for k, v in bands.items()}),
             "actions": dg.MetadataValue.json({k: int(v) for k, v in actions.items()}),
             "value_at_stake_total": round(float(s["value_at_stake"].sum()), 2),

@@ -19,9 +19,23 @@ from orchestration.churn import store
 from orchestration.churn.config import ChurnConfig
 from orchestration.churn.evaluate import best_baseline
 from orchestration.churn.model import build_model
-from orchestration.churn.train import MODEL, TrainedChurnModel, score_customers, train_and_evaluate
+from orchestration.churn.train import (
+    MODEL,
+    NotEnoughHistory,
+    TrainedChurnModel,
+    fit_without_history,
+    score_customers,
+    train_and_evaluate,
+)
 from orchestration.errors import CdpError
 from orchestration.runtime import db
+from orchestration.warehouse.shop import shop_profile
+
+UNVALIDATED = (
+    "scoring with BG/NBD fitted on the purchase histories alone, unvalidated (no holdout): "
+    "scores rank customers by how overdue they are against their own buying rate; a model is "
+    "trained once there are about {days} days of orders"
+)
 
 
 @dataclass
@@ -72,11 +86,16 @@ class ScoreSummary:
     model_cutoff: object  # the scoring cutoff the model was trained at (<= the scored one)
     scores: pd.DataFrame
     seconds: float
+    shop_kind: str  # orchestration.warehouse.shop: which action rules applied
 
 
 def verdict(metrics: dict[str, dict], champion: str, cfg: ChurnConfig) -> Verdict:
     """Warnings, never failures: the model lost to a baseline; the champion is below the floor
-    CDP_CHURN_MIN_ROC_AUC."""
+    CDP_CHURN_MIN_ROC_AUC. A run without a holdout (too little history) says so."""
+    if MODEL not in metrics:
+        nan = float("nan")
+        days = cfg.horizon_days * 2 + cfg.cutoff_step_days * (cfg.train_cutoffs - 1)
+        return Verdict(champion, nan, nan, champion, nan, [UNVALIDATED.format(days=days)])
     model_auc = metrics[MODEL]["roc_auc"]
     base, base_auc = best_baseline(metrics)
     champ_auc = metrics[champion]["roc_auc"]
@@ -117,6 +136,8 @@ def current_model(url: str, cfg: ChurnConfig) -> tuple[dict | None, str]:
         run = store.model_run_for(conn, cutoff)
         if run is None:
             return None, f"no model trained on data before {cutoff} yet"
+    if MODEL not in run["metrics"]:
+        return None, "the last run had too little history for a model: trying again"
     model_cutoff, horizon, features = run["scoring_cutoff"], run["horizon_days"], run["features"]
     if horizon != cfg.horizon_days or list(features) != list(FEATURES):
         return None, "the features or label horizon changed since the last model"
@@ -154,9 +175,18 @@ def train_model(
     snapshots = snap.labelled_snapshots(feats, orders, events, cfg.horizon_days)
     seconds["snapshots"] = time.perf_counter() - t
     t = time.perf_counter()
-    trained = train_and_evaluate(snapshots, cutoffs, cfg, builder=builder)
+    try:
+        trained = train_and_evaluate(snapshots, cutoffs, cfg, builder=builder)
+        result = verdict(trained.metrics, trained.champion, cfg)
+    except NotEnoughHistory as exc:
+        # profiles, segments and exports never depend on the model: score with what needs no
+        # labelled history, and say so (ml.model_runs.warnings, cdp status, the quality alert)
+        with db.connect(url) as conn:
+            scoring = snap.scoring_features(conn, cfg.horizon_days)
+        trained = fit_without_history(scoring, cutoffs, cfg, str(exc))
+        result = verdict(trained.metrics, trained.champion, cfg)
+        result.warnings.insert(0, str(exc).split(":")[0] + f" (cutoffs {cutoffs.as_dict()})")
     seconds["train_evaluate"] = time.perf_counter() - t
-    result = verdict(trained.metrics, trained.champion, cfg)
     version = store.model_version(trained, cfg.seed)
     artifact = store.save_artifact(
         home, version, trained, {"run_id": run_id, "horizon_days": cfg.horizon_days}
@@ -185,13 +215,14 @@ def score(url: str, cfg: ChurnConfig, run_id: str | None = None) -> ScoreSummary
             )
         model, reference, _ = store.load_artifact(Path(run["artifact_path"]))
         features = snap.scoring_features(conn, cfg.horizon_days)
+        shop = shop_profile(conn)
         scores = score_customers(
             model, reference, features, model_version=run["model_version"],
-            vip_value=cfg.vip_value, threads=cfg.threads,
+            vip_value=cfg.vip_value, threads=cfg.threads, shop_kind=shop.kind,
         )  # fmt: skip
         store.write_scores(conn, scores)
         store.record_scoring_run(conn, run_id, run["model_version"], scores)
     return ScoreSummary(
         run_id, run["model_version"], run["champion"], run["scoring_cutoff"], scores,
-        time.perf_counter() - t,
+        time.perf_counter() - t, shop.kind,
     )  # fmt: skip

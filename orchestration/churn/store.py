@@ -105,7 +105,7 @@ def model_version(trained: TrainedChurnModel, seed: int) -> str:
         name: getattr(c, "estimator", c).get_params(deep=True)
         for name, c in trained.candidates.items()
     }
-    folds = len(getattr(trained.candidates["model"], "calibrated_classifiers_", ()))
+    folds = len(getattr(trained.candidates.get("model"), "calibrated_classifiers_", ()))
     recipe = json.dumps(
         {"data": trained.data_hash, "features": trained.features, "seed": seed,
          "sklearn": sklearn.__version__, "cutoffs": trained.cutoffs.as_dict(),

@@ -31,6 +31,7 @@ from orchestration.churn.model import (
 )
 from orchestration.churn.snapshots import Cutoffs, data_hash
 from orchestration.errors import CdpError
+from orchestration.warehouse.shop import SUBSCRIPTION
 
 RAW_INPUTS = list(INPUT_COLUMNS)
 
@@ -49,6 +50,13 @@ SCORE_COLUMNS = (
 
 
 MODEL = "model"
+BGNBD = "bgnbd_baseline"
+NO_METRICS = {k: None for k in ("roc_auc", "pr_auc", "brier", "top_decile_lift")}
+
+
+class NotEnoughHistory(CdpError):
+    """Too little history for labelled training and holdout snapshots (``fit_without_history``
+    then scores)."""
 
 
 @dataclass
@@ -92,7 +100,7 @@ def train_and_evaluate(
     holdout = snapshots[snapshots["cutoff_date"] == cutoffs.holdout].reset_index(drop=True)
     for name, part in (("training", train), ("holdout", holdout)):
         if part.empty or part["churned"].nunique() < 2:
-            raise CdpError(
+            raise NotEnoughHistory(
                 f"not enough history for churn {name} snapshots (cutoffs {cutoffs.as_dict()}): "
                 "each needs churned and retained customers; lower CDP_CHURN_TRAIN_CUTOFFS / "
                 "CDP_CHURN_CUTOFF_STEP_DAYS or load more history"
@@ -129,6 +137,40 @@ def train_and_evaluate(
     )
 
 
+def fit_without_history(
+    scoring: pd.DataFrame, cutoffs: Cutoffs, cfg: ChurnConfig, reason: str
+) -> TrainedChurnModel:
+    """When there is too little history for labelled snapshots: BG/NBD fitted on the scoring
+    snapshot's own purchase histories. It needs no labels (each customer's purchase count, first
+    and last purchase are enough) and its score means what every candidate's does, P(no
+    purchase in the horizon), so bands, segments and actions work unchanged. It is unvalidated:
+    no holdout, no metrics; ``reason`` says why."""
+    from orchestration.churn.baselines import BgNbdBaseline
+
+    x = model_frame(scoring.reset_index(drop=True))
+    if x.empty:
+        raise CdpError(f"{reason}; and no eligible customer to score: land orders first")
+    scorer = BgNbdBaseline(cfg.horizon_days).fit_unlabelled(x)
+    stayed = np.zeros(len(x), dtype=bool)  # no labels: drivers compare with the typical customer
+    return TrainedChurnModel(
+        model=scorer,
+        champion=BGNBD,
+        candidates={BGNBD: scorer},
+        reference=explain.reference_values(x, stayed),
+        features=FEATURES,
+        cutoffs=cutoffs,
+        data_hash=data_hash(
+            scoring.assign(churned=False, cutoff_date=cutoffs.scoring)[
+                ["customer_id", "cutoff_date", "churned", *RAW_INPUTS]
+            ]
+        ),
+        metrics={BGNBD: dict(NO_METRICS)},
+        calibration={},
+        holdout_base_rate=float("nan"),
+        rows={"train": 0, "holdout": 0, "refit": 0, "unlabelled": len(x)},
+    )
+
+
 def score_customers(
     trained_model,
     reference: dict[str, float],
@@ -138,8 +180,10 @@ def score_customers(
     vip_value: float,
     threads: int = 1,
     scored_at: datetime | None = None,
+    shop_kind: str = SUBSCRIPTION,
 ) -> pd.DataFrame:
-    """``ml.churn_scores`` rows for the eligible customers of a scoring snapshot."""
+    """``ml.churn_scores`` rows for the eligible customers of a scoring snapshot; the
+    recommended actions follow the rules of ``shop_kind`` (``actions``)."""
     f = snapshot.reset_index(drop=True)
     x = model_frame(f)
     p = predict(trained_model, x, threads)
@@ -158,7 +202,7 @@ def score_customers(
             "risk_band": band,
             "top_drivers": explain.json_arrays(texts),
             "early_warnings": explain.json_arrays(actions.flag_arrays(flags)),
-            "recommended_action": actions.recommend(f, band, flags, vip_value),
+            "recommended_action": actions.recommend(f, band, flags, vip_value, shop_kind),
             "value_at_stake": actions.value_at_stake(p, f),
             "model_version": model_version,
         }
