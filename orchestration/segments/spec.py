@@ -139,8 +139,8 @@ class SegmentSpec:
 
     def skip_note(self, shop_kind: str) -> str | None:
         """Why this segment is not built for a shop of ``shop_kind``; None when it is."""
-        if self.applies_to in ("any", shop_kind):
-            return None
+        if self.applies_to in ("any", shop_kind) or shop_kind == "unknown":
+            return None  # unknown: the staging is not built, nothing to decide on
         needs = "subscriptions" if self.applies_to == "subscription" else "no subscriptions"
         return (
             f"skipped: applies_to {self.applies_to} (needs a shop with {needs}); "

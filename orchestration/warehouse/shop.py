@@ -7,8 +7,9 @@ subscription app (``staging.stg_subscriptions__subscriptions``) or any Shopify o
 subscription order (``staging.stg_shopify__orders.is_subscription_order``: tagged
 ``subscription`` or from a subscription contract). Otherwise it is a **one_off** shop. The
 decision is read from the data every time (a shop that starts selling subscriptions becomes a
-subscription shop on its next build); a warehouse whose staging is not built yet counts as
-one_off.
+subscription shop on its next build). A warehouse whose staging views do not exist yet is
+**unknown**: nothing is skipped for it and the churn actions keep the subscription rules (what
+they were before shops had kinds).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from orchestration.runtime import db
 
 SUBSCRIPTION = "subscription"
 ONE_OFF = "one_off"
-KINDS = (SUBSCRIPTION, ONE_OFF)
+UNKNOWN = "unknown"
+KINDS = (SUBSCRIPTION, ONE_OFF, UNKNOWN)
 
 
 @dataclass(frozen=True)
@@ -41,12 +43,14 @@ class ShopProfile:
                 f"subscription shop: {self.subscription_records:,} subscription record(s), "
                 f"{self.subscription_orders:,} subscription order(s)"
             )
-        return "one_off shop: no subscription records and no subscription orders"
+        if self.kind == ONE_OFF:
+            return "one_off shop: no subscription records and no subscription orders"
+        return "shop kind unknown: the staging views are not built yet"
 
 
-def _count(conn: psycopg.Connection, table: str, where: str = "true") -> int:
+def _count(conn: psycopg.Connection, table: str, where: str = "true") -> int | None:
     if not db.table_exists(conn, table):
-        return 0
+        return None
     return int(conn.execute(f"select count(*) from {table} where {where}").fetchone()[0])
 
 
@@ -54,5 +58,8 @@ def shop_profile(conn: psycopg.Connection) -> ShopProfile:
     """The shop's kind, detected from what is landed (see the module docstring)."""
     records = _count(conn, "staging.stg_subscriptions__subscriptions")
     orders = _count(conn, "staging.stg_shopify__orders", "is_subscription_order")
+    if records is None and orders is None:
+        return ShopProfile(UNKNOWN, 0, 0)
+    records, orders = records or 0, orders or 0
     kind = SUBSCRIPTION if records or orders else ONE_OFF
     return ShopProfile(kind, records, orders)

@@ -326,6 +326,7 @@ def test_applies_to_is_validated_and_explains_a_skip():
     assert spec.skip_note("subscription") is None
     note = spec.skip_note("one_off")
     assert note and "needs a shop with subscriptions" in note and "one_off shop" in note
+    assert spec.skip_note("unknown") is None  # staging not built: nothing is skipped
     assert parse_segment({"name": "A", "rules": rules}, "a.yml").applies_to == "any"
     with pytest.raises(SegmentError) as exc:
         parse_segment({"name": "B", "applies_to": "subscriptions", "rules": {}}, "b.yml")
