@@ -486,6 +486,12 @@ def _churn(conn, stage: StageStatus) -> None:
             run_id, scored_at, version, customers = row
             stage.add(Outcome(scored_at, True, run_id, f"{customers:,} customers scored"))
             details.insert(0, f"{customers:,} customers scored at {_fmt(scored_at)}")
+    if details:  # which action rules and pre-built segments apply (orchestration.warehouse.shop)
+        from orchestration.warehouse.shop import UNKNOWN, shop_profile
+
+        shop = shop_profile(conn)
+        if shop.kind != UNKNOWN:
+            details.append(shop.reason)
     stage.detail = "; ".join(details)
 
 

@@ -103,3 +103,63 @@ def test_cdp_run_builds_profiles_from_imported_csv_exports(fresh_db, tmp_path):
     )
     assert again.returncode == 0, again.stdout[-3000:]
     assert "nothing new landed" in again.stdout  # the drop folder's files were not re-imported
+
+
+def test_cdp_run_on_three_months_of_orders_builds_profiles_and_segments(fresh_db, tmp_path):
+    """Too little history to train a churn model must not stop the product: scores come from
+    BG/NBD fitted on the purchase histories (with a warning), and profiles and the segments of
+    a shop without subscriptions are built; the subscription segments are skipped, with a note."""
+    from datetime import date
+
+    home = tmp_path / "home"
+    history = write_history_export(
+        tmp_path / "q2.csv", customers=300, start=date(2024, 4, 1), end=date(2024, 6, 30)
+    )
+    env = {
+        **os.environ,
+        "CDP_DATABASE_URL": fresh_db,
+        "CDP_HOME": str(home),
+        "DAGSTER_HOME": str(home / "dagster"),
+        "COLUMNS": "200",
+    }
+    env.pop("CDP_IMPORT_DIR", None)
+    imported = subprocess.run(
+        [CDP, "import", "shopify-orders", str(history)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert imported.returncode == 0, imported.stderr
+    proc = subprocess.run(
+        [CDP, "run", "--as-of", AS_OF], capture_output=True, text=True, env=env, timeout=1500
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    listed = subprocess.run(
+        [CDP, "segment", "list"], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert listed.returncode == 0, listed.stderr
+    notes = " ".join(listed.stdout.split())
+    assert "at_risk_subscribers: skipped: applies_to subscription" in notes, listed.stdout
+    status = subprocess.run([CDP, "status"], capture_output=True, text=True, env=env, timeout=300)
+    shown = " ".join(status.stdout.split())
+    assert "not enough history" in shown and "one_off shop" in shown, status.stdout
+
+    with db.connect(fresh_db) as conn:
+
+        def one(sql):
+            return conn.execute(sql).fetchone()
+
+        assert one("select min(ordered_at)::date from marts.orders")[0] >= date(2024, 3, 31)
+        champion, warnings = one(
+            "select champion, warnings from ml.model_runs order by trained_at desc limit 1"
+        )
+        assert champion == "bgnbd_baseline"
+        assert any("not enough history" in w for w in warnings)
+        profiles, scored = one(
+            "select count(*), count(churn_risk_score) from marts.customer_profiles"
+        )
+        assert profiles > 250 and scored > 200
+        actions = {r[0] for r in conn.execute("select recommended_action from ml.churn_scores")}
+        assert not {"save_offer", "skip_instead_of_cancel"} & actions
+        built = {r[0] for r in conn.execute("select slug from segments.definitions")}
+        assert {"lapsing_repeat_buyers", "one_and_done", "top_spenders"} <= built
+        assert not {"at_risk_subscribers", "vip_customers", "churned_high_value"} & built
+        assert one("select count(*) from segments.top_spenders")[0] > 0

@@ -164,10 +164,11 @@ def list_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) 
             r.get("rule_hash") or "",
             status,
         )
-    Console().print(table)
+    out = Console()
+    out.print(table)
     for r in rows:
         if r.get("note"):
-            _console().print(f"[dim]{r['slug']}: {r['note']}[/dim]", highlight=False)
+            out.print(f"{r['slug']}: {r['note']}", highlight=False, markup=False, soft_wrap=True)
         for e in r.get("errors", []):
             _console().print(f"[red]invalid[/red] {r['file']}: {e}", highlight=False)
 

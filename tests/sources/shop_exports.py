@@ -160,15 +160,18 @@ def write_shop_exports(directory: Path) -> tuple[Path, Path]:
     )
 
 
-def write_history_export(path: Path, *, customers: int = 500, seed: int = 3) -> Path:
-    """Two years (2022-07-01 to 2024-06-30) of a shop's orders in Shopify's export layout:
-    customers who start at some point, buy every few weeks or months, and stop after a while
-    (or not) — enough history, churned and retained, for the churn model's cutoffs."""
+def write_history_export(
+    path: Path, *, customers: int = 500, seed: int = 3, start=None, end=None
+) -> Path:
+    """Two years (2022-07-01 to 2024-06-30, or ``start`` to ``end``) of a shop's orders in
+    Shopify's export layout: customers who start at some point, buy every few weeks or months,
+    and stop after a while (or not) — by default enough history, churned and retained, for the
+    churn model's cutoffs."""
     import random
     from datetime import date, timedelta
 
     rng = random.Random(seed)
-    start, end = date(2022, 7, 1), date(2024, 6, 30)
+    start, end = start or date(2022, 7, 1), end or date(2024, 6, 30)
     rows, number = [], 5000
     for c in range(customers):
         day = start + timedelta(days=rng.randrange((end - start).days - 30))
