@@ -35,6 +35,20 @@ def tick(instance, url, cursor=None):
     return {r.tags["cdp/segment"]: r for r in result.run_requests or []}, result.cursor
 
 
+def test_sensor_exports_nothing_for_a_segment_skipped_for_the_shops_kind(warehouse_url):
+    with dg.instance_for_test() as instance:
+        # never exported, so it would be exported if it had been built
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                ["segments", "at_risk_subscribers"],
+                metadata={"skipped": "skipped: applies_to subscription", "shop_kind": "one_off"},
+            )
+        )
+        materialize(instance, "one_and_done", 5, 0)
+        requests, _ = tick(instance, warehouse_url)
+        assert set(requests) == {"one_and_done"}
+
+
 def test_sensor_requests_one_run_per_change_and_none_for_unchanged(warehouse_url):
     with db.connect(warehouse_url) as conn:
         ensure_tables(conn)

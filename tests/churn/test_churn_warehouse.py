@@ -364,3 +364,26 @@ def test_a_useless_model_loses_and_profiles_still_get_scores(scored, tmp_path):
     assert scored_rows == eligible == profiles > 100
     assert versions == [trained.version]
     assert warnings == v.warnings
+
+
+def test_the_demo_is_a_subscription_shop_and_keeps_its_actions(scored):
+    from orchestration.warehouse.shop import shop_profile
+
+    url, first, _ = scored
+    with db.connect(url) as conn:
+        shop = shop_profile(conn)
+        actions = dict(
+            conn.execute(
+                "select recommended_action, count(*) from ml.churn_scores group by 1"
+            ).fetchall()
+        )
+    print(f"demo: {shop.reason}; actions {actions}")
+    assert shop.kind == "subscription" and shop.subscription_records > 0
+    meta = first.asset_materializations_for_node("churn_scores")[0].metadata
+    assert meta["shop_kind"].value == "subscription"
+    # subscribers are saved, not discounted; the one_off shop's actions never appear
+    assert actions.get("save_offer", 0) + actions.get("skip_instead_of_cancel", 0) > 0
+    assert set(actions) <= {
+        "vip_outreach", "skip_instead_of_cancel", "save_offer", "win_back_discount", "no_action",
+    }  # fmt: skip
+    assert max(actions.values()) < 0.8 * sum(actions.values())
