@@ -34,7 +34,7 @@ from orchestration.warehouse.shop import shop_profile
 UNVALIDATED = (
     "scoring with BG/NBD fitted on the purchase histories alone, unvalidated (no holdout): "
     "scores rank customers by how overdue they are against their own buying rate; a model is "
-    "trained once there are about {days} days of orders"
+    "trained once orders span more than {least} days, with every training cutoff from {full}"
 )
 
 
@@ -94,8 +94,10 @@ def verdict(metrics: dict[str, dict], champion: str, cfg: ChurnConfig) -> Verdic
     CDP_CHURN_MIN_ROC_AUC. A run without a holdout (too little history) says so."""
     if MODEL not in metrics:
         nan = float("nan")
-        days = cfg.horizon_days * 2 + cfg.cutoff_step_days * (cfg.train_cutoffs - 1)
-        return Verdict(champion, nan, nan, champion, nan, [UNVALIDATED.format(days=days)])
+        least = 2 * cfg.horizon_days  # the holdout's window, then the latest training cutoff's
+        full = least + cfg.cutoff_step_days * (cfg.train_cutoffs - 1)
+        text = UNVALIDATED.format(least=least, full=full)
+        return Verdict(champion, nan, nan, champion, nan, [text])
     model_auc = metrics[MODEL]["roc_auc"]
     base, base_auc = best_baseline(metrics)
     champ_auc = metrics[champion]["roc_auc"]
