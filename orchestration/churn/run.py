@@ -187,7 +187,11 @@ def train_model(
             scoring = snap.scoring_features(conn, cfg.horizon_days)
         trained = fit_without_history(scoring, cutoffs, cfg, str(exc))
         result = verdict(trained.metrics, trained.champion, cfg)
-        result.warnings.insert(0, str(exc).split(":")[0] + f" (cutoffs {cutoffs.as_dict()})")
+        result.warnings.insert(
+            0,
+            f"not enough history for churn training: {exc.part} snapshots need churned and "
+            f"retained customers (cutoffs {cutoffs.as_dict()})",
+        )
     seconds["train_evaluate"] = time.perf_counter() - t
     version = store.model_version(trained, cfg.seed)
     artifact = store.save_artifact(

@@ -56,7 +56,11 @@ NO_METRICS = {k: None for k in ("roc_auc", "pr_auc", "brier", "top_decile_lift")
 
 class NotEnoughHistory(CdpError):
     """Too little history for labelled training and holdout snapshots (``fit_without_history``
-    then scores)."""
+    then scores). ``part``: "training" or "holdout"."""
+
+    def __init__(self, message: str, part: str):
+        super().__init__(message)
+        self.part = part
 
 
 @dataclass
@@ -103,7 +107,8 @@ def train_and_evaluate(
             raise NotEnoughHistory(
                 f"not enough history for churn {name} snapshots (cutoffs {cutoffs.as_dict()}): "
                 "each needs churned and retained customers; lower CDP_CHURN_TRAIN_CUTOFFS / "
-                "CDP_CHURN_CUTOFF_STEP_DAYS or load more history"
+                "CDP_CHURN_CUTOFF_STEP_DAYS or load more history",
+                name,
             )
     seconds = {}
     t = time.perf_counter()

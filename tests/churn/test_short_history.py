@@ -37,7 +37,9 @@ def test_three_months_of_one_off_orders_build_scores_profiles_and_segments(wareh
     trained = churn_run.train_model(url, cfg, tmp_path)
     assert trained.trained.champion == "bgnbd_baseline"
     assert trained.trained.rows["train"] == 0 and trained.trained.rows["unlabelled"] > 1000
-    assert any("not enough history" in w for w in trained.verdict.warnings)
+    first = trained.verdict.warnings[0]
+    assert first.startswith("not enough history for churn training: training snapshots need")
+    assert first.endswith("'scoring': '1997-04-01'})")
     scored = churn_run.score(url, cfg)
     s = scored.scores
     assert scored.shop_kind == "one_off"
