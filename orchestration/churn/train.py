@@ -155,7 +155,13 @@ def fit_without_history(
     x = model_frame(scoring.reset_index(drop=True))
     if x.empty:
         raise CdpError(f"{reason}; and no eligible customer to score: land orders first")
-    scorer = BgNbdBaseline(cfg.horizon_days).fit_unlabelled(x)
+    try:
+        scorer = BgNbdBaseline(cfg.horizon_days).fit_unlabelled(x)
+    except ValueError as exc:  # fewer than 10 buyers: nothing to fit a purchase model on
+        raise CdpError(
+            f"{reason}; and too few customers to score churn at all ({len(x)} eligible: {exc}). "
+            "Land more orders (cdp import shopify-orders FILE) and run again"
+        ) from exc
     stayed = np.zeros(len(x), dtype=bool)  # no labels: drivers compare with the typical customer
     return TrainedChurnModel(
         model=scorer,

@@ -66,3 +66,19 @@ def test_three_months_of_one_off_orders_build_scores_profiles_and_segments(wareh
     assert "at_risk_subscribers" not in built and "vip_customers" not in built
     assert listed["at_risk_subscribers"]["status"] == "skipped"
     assert "needs a shop with subscriptions" in listed["at_risk_subscribers"]["note"]
+
+
+def test_a_handful_of_buyers_is_refused_with_what_to_do(warehouse_url, tmp_path):
+    """Below ten buyers not even BG/NBD can be fitted: the churn step says so and what to do,
+    as the project's own error, not a bare ValueError from the fit."""
+    from benchmarks.bench_churn_cdnow import land
+    from orchestration.churn import run as churn_run
+    from orchestration.churn.config import load_config
+    from orchestration.errors import CdpError
+
+    tiny = tmp_path / "cdnow_tiny.txt.gz"
+    with gzip.open(SAMPLE, "rt") as src, gzip.open(tiny, "wt") as dst:
+        dst.writelines(line for line in src if int(line.split()[0]) <= 60)
+    land(warehouse_url, tiny)
+    with pytest.raises(CdpError, match=r"too few customers to score churn at all .*cdp import"):
+        churn_run.train_model(warehouse_url, load_config({}), tmp_path)
