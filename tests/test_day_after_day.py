@@ -205,10 +205,14 @@ def killing_backend(url: str, model: str):
     def watch():
         with db.connect(url, autocommit=True) as conn:
             while not stop.is_set() and not killed:
+                # dbt's own session for that model (its statements carry the node id in a
+                # comment), running or between two statements of the model's transaction; not
+                # another query that merely names the model (status bookkeeping afterwards)
                 pids = conn.execute(
                     "select pid from pg_stat_activity where datname = current_database() "
-                    "and pid <> pg_backend_pid() and state = 'active' and query ilike %s",
-                    (f"%{model}%",),
+                    "and pid <> pg_backend_pid() "
+                    "and state in ('active', 'idle in transaction') and query like %s",
+                    (f'%"node_id": "model.cdp_lite.{model}"%',),
                 ).fetchall()
                 for (pid,) in pids:
                     conn.execute("select pg_terminate_backend(%s)", (pid,))
