@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import peak_rss_mib, scratch_database, write_result  # noqa: E402
+from common import peak_rss_mib, pipeline_environment, write_result  # noqa: E402
 
 AS_OF = "2026-11-20"
 TARGET_RATIO = 0.20
@@ -63,20 +61,7 @@ def timed_run(next_day: bool, scale: float) -> dict:
 
 
 def once(scale: float, days: int) -> dict:
-    from orchestration.runtime.settings import settings
-
-    with scratch_database("cdp_bench_nextday") as url, tempfile.TemporaryDirectory() as home:
-        dagster_home = Path(home) / "dagster"
-        dagster_home.mkdir()
-        storage = url.replace("postgresql://", "postgresql+psycopg2://", 1)
-        (dagster_home / "dagster.yaml").write_text(
-            json.dumps({"storage": {"postgres": {"postgres_url": storage}},
-                        "telemetry": {"enabled": False}})
-        )  # fmt: skip
-        os.environ.update(
-            {"CDP_DATABASE_URL": url, "CDP_HOME": home, "DAGSTER_HOME": str(dagster_home)}
-        )
-        settings.cache_clear()
+    with pipeline_environment("cdp_bench_nextday"):
         full = timed_run(False, scale)
         print(f"  full: {full}", file=sys.stderr)
         nexts = []

@@ -22,14 +22,13 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_nextday import stage_of  # noqa: E402
-from common import RESULTS, peak_rss_mib, scratch_database, write_result  # noqa: E402
+from common import RESULTS, peak_rss_mib, pipeline_environment, write_result  # noqa: E402
 
 AS_OF = "2026-11-20"
 NAME = "scale30"
@@ -133,20 +132,8 @@ def run_once(scale: float) -> dict:
 
     from orchestration.pipeline import run_pipeline
     from orchestration.runtime import db
-    from orchestration.runtime.settings import settings
 
-    with scratch_database("cdp_bench_scale30") as url, tempfile.TemporaryDirectory() as home:
-        dagster_home = Path(home) / "dagster"
-        dagster_home.mkdir()
-        storage = url.replace("postgresql://", "postgresql+psycopg2://", 1)
-        (dagster_home / "dagster.yaml").write_text(
-            json.dumps({"storage": {"postgres": {"postgres_url": storage}},
-                        "telemetry": {"enabled": False}})
-        )  # fmt: skip
-        os.environ.update(
-            {"CDP_DATABASE_URL": url, "CDP_HOME": home, "DAGSTER_HOME": str(dagster_home)}
-        )
-        settings.cache_clear()
+    with pipeline_environment("cdp_bench_scale30") as (url, _home):
         sampler = Sampler(postmaster_pid(url))
         sampler.start()
         started = time.perf_counter()

@@ -55,6 +55,30 @@ def scratch_database(prefix: str = "cdp_bench"):
             conn.execute(f'drop database if exists "{name}" with (force)')
 
 
+@contextmanager
+def pipeline_environment(prefix: str):
+    """A scratch warehouse and a temporary CDP_HOME whose Dagster instance keeps its run storage
+    in that warehouse (dagster-postgres), as a deployment does; the environment points at both.
+    Yields (url, home)."""
+    import tempfile
+
+    from orchestration.runtime.settings import settings
+
+    with scratch_database(prefix) as url, tempfile.TemporaryDirectory() as home:
+        dagster_home = Path(home) / "dagster"
+        dagster_home.mkdir()
+        storage = url.replace("postgresql://", "postgresql+psycopg2://", 1)
+        (dagster_home / "dagster.yaml").write_text(
+            json.dumps({"storage": {"postgres": {"postgres_url": storage}},
+                        "telemetry": {"enabled": False}})
+        )  # fmt: skip
+        os.environ.update(
+            {"CDP_DATABASE_URL": url, "CDP_HOME": home, "DAGSTER_HOME": str(dagster_home)}
+        )
+        settings.cache_clear()
+        yield url, home
+
+
 def run_isolated(script: Path, args: list[str], runs: int) -> list[dict]:
     """Run ``script --once args`` ``runs`` times, each in a fresh process; parse its JSON line."""
     out = []

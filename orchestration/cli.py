@@ -120,6 +120,15 @@ def db_psql(ctx: typer.Context) -> None:
 # ---------------------------------------------------------------------------------------- demo
 
 
+def _check_as_of(as_of: str | None) -> None:
+    """`--as-of` of `cdp demo` and `cdp run`: a date, refused with a clear message otherwise."""
+    if as_of:
+        try:
+            date.fromisoformat(as_of)
+        except ValueError:
+            raise CdpError(f"--as-of {as_of!r} is not a date; use YYYY-MM-DD") from None
+
+
 @app.command()
 @friendly
 def demo(
@@ -156,11 +165,7 @@ def demo(
     from orchestration.pipeline import run_pipeline
     from orchestration.runtime.settings import settings
 
-    if as_of:
-        try:
-            date.fromisoformat(as_of)
-        except ValueError:
-            raise CdpError(f"--as-of {as_of!r} is not a date; use YYYY-MM-DD") from None
+    _check_as_of(as_of)
     cfg = settings()
     started = time.perf_counter()
     result = run_pipeline(
@@ -226,11 +231,7 @@ def run_command(
     from orchestration.pipeline import build_summary, last_run_finished, run_pipeline
     from orchestration.runtime import db
 
-    if as_of:
-        try:
-            date.fromisoformat(as_of)
-        except ValueError:
-            raise CdpError(f"--as-of {as_of!r} is not a date; use YYYY-MM-DD") from None
+    _check_as_of(as_of)
     url = db.warehouse_url()
     since = last_run_finished(url)
     started = time.perf_counter()

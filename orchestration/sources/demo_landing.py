@@ -170,15 +170,7 @@ def _land_demo(conn, url, seed, scale, as_of, keys, blocklist, next_day, log, ca
 
 def _combined(parts: list[LoadResult]) -> LoadResult:
     """One table's results over the shards."""
-    return LoadResult(
-        parts[0].table,
-        ",".join(r.batch_id for r in parts),
-        sum(r.received for r in parts),
-        sum(r.loaded for r in parts),
-        sum(r.rejected for r in parts),
-        all(r.skipped for r in parts),
-        sum(r.seconds for r in parts),
-    )
+    return LoadResult.combined(parts[0].table, parts)
 
 
 def raise_no_state():

@@ -55,6 +55,19 @@ class LoadResult:
     skipped: bool  # the same payload was loaded before: nothing added
     seconds: float
 
+    @classmethod
+    def combined(cls, table: str, parts: list[LoadResult]) -> LoadResult:
+        """One table's result over several batches (parallel slices, demo shards)."""
+        return cls(
+            table,
+            ",".join(r.batch_id for r in parts),
+            sum(r.received for r in parts),
+            sum(r.loaded for r in parts),
+            sum(r.rejected for r in parts),
+            all(r.skipped for r in parts),
+            sum(r.seconds for r in parts),
+        )
+
 
 @dataclass
 class Prepared:
@@ -309,15 +322,7 @@ def load_frames(
     combined = []
     for table, _ in frames:
         parts = [results[i] for i in range(len(work)) if work[i][0] is table]
-        result = LoadResult(
-            table.qualified,
-            ",".join(r.batch_id for r in parts),
-            sum(r.received for r in parts),
-            sum(r.loaded for r in parts),
-            sum(r.rejected for r in parts),
-            all(r.skipped for r in parts),
-            sum(r.seconds for r in parts),
-        )
+        result = LoadResult.combined(table.qualified, parts)
         on_result(result)
         combined.append(result)
     return combined
